@@ -1,0 +1,31 @@
+"""One exception tree, so that commands can turn any expected failure into one readable line."""
+
+from __future__ import annotations
+
+
+class DmsweepError(Exception):
+    """Base of every error a user can act on; the CLI prints it as one line, no traceback."""
+
+
+class ConfigError(DmsweepError):
+    """A training config or sweep spec is malformed: names file, key and what was expected."""
+
+
+class DataError(DmsweepError):
+    """A dataset file is missing, corrupt or inconsistent (checksum, variant, column)."""
+
+
+class VariantError(DataError):
+    """A variant string cannot be applied to the wild type (bad position, residue or syntax)."""
+
+
+class TrainingError(DmsweepError):
+    """Training could not produce a model (diverged, empty split, out of memory)."""
+
+
+class JobFolderError(DmsweepError):
+    """A job output folder is incomplete or unreadable."""
+
+
+class SchedulerError(DmsweepError):
+    """HTCondor refused or lost something (submit failed, schedd unreachable, job held)."""
