@@ -1,0 +1,1 @@
+"""Sweep spec -> validated trainings -> self-contained run folder -> HTCondor (or local) jobs."""
