@@ -1,4 +1,4 @@
-"""Every file name of a run folder, defined once; the builder writes them, status and aggregate read them."""
+"""Every file name of a run folder, defined once (written by the builder, read by the rest)."""
 
 from __future__ import annotations
 
