@@ -1,0 +1,75 @@
+"""TrainConfig: flat round trip, stable job ids, and one-line errors for bad keys and values."""
+
+from __future__ import annotations
+
+import pytest
+
+from dmsweep.config import TrainConfig, job_id
+from dmsweep.errors import ConfigError
+
+
+def test_flat_round_trip_keeps_job_id() -> None:
+    config = TrainConfig.from_flat({"model": "gcn", "filters": 64, "learning_rate": "1e-3"})
+    again = TrainConfig.from_flat(config.to_flat())
+    assert again == config
+    assert again.job_id == config.job_id
+    assert config.job_id.startswith("gcn-") and len(config.job_id) == len("gcn-") + 12
+
+
+def test_defaults_are_resolved_into_the_flat_form() -> None:
+    flat = TrainConfig.from_flat({"model": "gcn"}).to_flat()
+    assert flat["threshold"] == 7.0 and "k" not in flat
+    knn = TrainConfig.from_flat({"model": "gcn", "graph": "knn"}).to_flat()
+    assert knn["k"] == 8 and "threshold" not in knn
+
+
+def test_equal_values_written_differently_share_a_job_id() -> None:
+    a = TrainConfig.from_flat({"model": "fc", "learning_rate": 0.001, "layers": 3.0})
+    b = TrainConfig.from_flat({"model": "fc", "learning_rate": "1e-3", "units": 100})
+    assert a.job_id == b.job_id
+
+
+def test_different_configs_get_different_ids() -> None:
+    ids = {TrainConfig.from_flat({"model": "cnn", "seed": s}).job_id for s in range(50)}
+    assert len(ids) == 50
+
+
+def test_job_id_is_stable_across_versions() -> None:
+    """Changing the hash would orphan every finished result: pin one id."""
+    assert job_id(TrainConfig().to_flat()) == "linear-cb6713809dfe"
+
+
+@pytest.mark.parametrize(
+    ("flat", "message"),
+    [
+        ({"model": "linear", "filters": 3}, "filters: does not apply to model 'linear'"),
+        ({"model": "cnn", "lerning_rate": 1}, "did you mean 'learning_rate'"),
+        ({"model": "gcn", "k": 3}, "k: only applies with graph: knn"),
+        ({"model": "fc", "layers": 2.5}, "layers: expected int, got 2.5"),
+        ({"model": "fc", "layers": True}, "layers: expected int, got a boolean"),
+        ({"model": "transformer"}, "model: expected one of"),
+        ({"encoding": ["one_hot", "blosum"]}, "encoding: expected one of"),
+        ({"learning_rate": -1}, "learning_rate: expected > 0"),
+        ({"split": "main", "tune_fraction": 0.2}, "tune_fraction: only applies with split: random"),
+        ({"split": "random", "tune_fraction": 0.5, "test_fraction": 0.5}, "sum below 1"),
+        ({"train_fraction": 0}, "train_fraction: expected 0 < value <= 1"),
+        ({"learning_rate": "nan"}, "learning_rate: expected float"),
+    ],
+)
+def test_bad_configs_fail_with_one_line_naming_the_key(flat: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.from_flat(flat, source="spec.yaml")
+    text = str(err.value)
+    assert text.startswith("spec.yaml: ") and message in text and "\n" not in text
+
+
+def test_replace_changes_one_key() -> None:
+    base = TrainConfig.from_flat({"model": "cnn"})
+    quick = base.replace(max_epochs=3)
+    assert quick.optim.max_epochs == 3 and quick.params == base.params
+    assert quick.job_id != base.job_id
+
+
+def test_encoding_accepts_comma_string() -> None:
+    config = TrainConfig.from_flat({"encoding": "one_hot,aa_index"})
+    assert config.data.encoding == ("one_hot", "aa_index")
