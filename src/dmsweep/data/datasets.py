@@ -195,11 +195,14 @@ def load_dataset(
 def _read_table(path: Path, card: DatasetCard) -> tuple[list[str], np.ndarray]:
     """Variants and float32 scores; one-line DataError naming file and line for any problem."""
     sep = "," if path.suffix.lower() == ".csv" else "\t"
-    try:
-        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False)
+    try:  # header=None: a row with an extra field must be an error, not become an index
+        rows = pd.read_csv(
+            path, sep=sep, header=None, dtype=str, keep_default_na=False, skip_blank_lines=False
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         message = " ".join(str(err).split())
         raise DataError(f"{path}: cannot read the table: {message}") from None
+    table = rows.iloc[1:].set_axis(rows.iloc[0].tolist(), axis=1).reset_index(drop=True)
     for column in (card.variant_column, card.score_column):
         if column not in table.columns:
             raise DataError(
