@@ -23,7 +23,7 @@ from dmsweep.data._files import (
     fetch,
     resolve_data_dir,
 )
-from dmsweep.data.variants import _encode, count_mutations
+from dmsweep.data.variants import count_mutations, encode_variants
 from dmsweep.errors import DataError
 
 PACKAGED_CARDS = Path(__file__).resolve().parent / "cards"
@@ -69,7 +69,7 @@ class DatasetCard:
     None for a packaged card, whose files come from a data directory or the cache."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: compare datasets by identity
 class Dataset:
     """One loaded dataset: variants, scores and int8 residue codes, row for row.
 
@@ -171,11 +171,13 @@ def load_dataset(
         root, card.table, card.files.get(card.table), download=downloads
     )
     variants, scores = _read_table(table_path, card)
-    codes = _encode(
+    codes = encode_variants(
         variants,
         card.wild_type,
         offset=card.offset,
-        where=lambda i: f"{table_path}, line {i + 2}",
+        source=str(table_path),
+        first_row=2,
+        row_name="line",
     )
     dataset = Dataset(
         card=card,

@@ -23,7 +23,6 @@ codes 0..19 and the rows of the AAindex table line up with them. Encodings are t
 by these codes, so the choice changes nothing but column order.
 """
 
-STOP_CODE = ALPHABET.index("*")
 WILD_TYPE_NAMES = ("_wt", "")
 """Variant strings that mean the unmutated wild type."""
 
@@ -39,14 +38,19 @@ def encode_variants(
     offset: int = 0,
     source: str = "<variants>",
     first_row: int = 1,
+    row_name: str = "row",
 ) -> np.ndarray:
     """int8 (n, L) residue codes: the wild type with each variant's mutations applied.
 
-    Errors name `source` and the row (`first_row` for the first variant, so a caller reading a
-    file with a header passes 2 to get line numbers).
+    Errors read `<source>, <row_name> <number>: <variant>: <problem>`, numbering the first
+    variant `first_row` (a table loader passes `first_row=2, row_name="line"` to name lines
+    of a file with a header).
     """
     return _encode(
-        variants, wild_type, offset=offset, where=lambda i: f"{source}, row {first_row + i}"
+        variants,
+        wild_type,
+        offset=offset,
+        where=lambda i: f"{source}, {row_name} {first_row + i}",
     )
 
 
