@@ -1,0 +1,176 @@
+"""Low-level helpers of sweep-spec parsing: a strict YAML loader and per-key value coercion.
+
+Values are coerced by the type of the flat config key they belong to, with the same rules as
+`dmsweep.config` (YAML's `1e-4` arrives as a string and becomes a float; `3.0` for an int
+becomes 3; booleans are never numbers), so that a condition such as `when: {layers: 1}` and
+the resulting `TrainConfig` see the same values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dmsweep.config import MODEL_PARAMS, MODEL_TYPES, DataConfig, OptimConfig
+
+
+class SpecError(Exception):
+    """A problem at a key path; `load_spec` turns it into ConfigError("<file>: <path>: <msg>")."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.message = message
+
+
+def _key_types() -> dict[str, type]:
+    types: dict[str, type] = {"model": str, "seed": int}
+    for cls in (*MODEL_PARAMS.values(), DataConfig, OptimConfig):
+        for f in fields(cls):
+            annotation = str(f.type)
+            if annotation.startswith("tuple"):
+                types[f.name] = tuple
+            elif annotation.startswith("float"):
+                types[f.name] = float
+            elif annotation.startswith("int"):
+                types[f.name] = int
+            elif annotation.startswith("str"):
+                types[f.name] = str
+            else:  # pragma: no cover - a new field type in dmsweep.config
+                raise AssertionError(f"unsupported field type {annotation} of {f.name}")
+    return types
+
+
+KEY_TYPES: dict[str, type] = _key_types()
+"""The scalar type of every flat config key."""
+
+
+def _defaults() -> dict[str, dict[str, Any]]:
+    """Per model: the dataclass default of every flat key (None where there is none)."""
+    out: dict[str, dict[str, Any]] = {}
+    for model in MODEL_TYPES:
+        values: dict[str, Any] = {"model": model, "seed": 7}
+        for cls in (MODEL_PARAMS[model], DataConfig, OptimConfig):
+            for f in fields(cls):
+                if f.default is not MISSING:
+                    value = f.default
+                elif f.default_factory is not MISSING:  # pragma: no cover - none today
+                    value = f.default_factory()
+                else:  # pragma: no cover
+                    value = None
+                values[f.name] = tuple(value) if isinstance(value, list) else value
+        out[model] = values
+    return out
+
+
+DEFAULTS: dict[str, dict[str, Any]] = _defaults()
+
+
+def type_name(typ: type) -> str:
+    return {int: "an integer", float: "a number", str: "a string", tuple: "a list of names"}[typ]
+
+
+def describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def coerce(key: str, value: Any, path: str) -> Any:
+    """One value of flat key `key`, coerced to its type, or SpecError naming `path`."""
+    typ = KEY_TYPES[key]
+    if typ is tuple:
+        if isinstance(value, str) and value.strip():
+            return tuple(v.strip() for v in value.split(","))
+        if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise SpecError(path, f"expected a list of names or 'a,b', got {describe(value)}")
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+        raise SpecError(path, f"expected {type_name(typ)}, got {describe(value)}")
+    if typ is str:
+        if not isinstance(value, str):
+            raise SpecError(path, f"expected a string, got {describe(value)}")
+        return value
+    number = to_number(value)
+    if number is None:
+        raise SpecError(path, f"expected {type_name(typ)}, got {describe(value)}")
+    if typ is int:
+        if number != int(number):
+            raise SpecError(path, f"expected an integer, got {describe(value)}")
+        return int(number)
+    return float(number)
+
+
+def to_number(value: Any) -> float | int | None:
+    """int/float, or a numeric string such as YAML's '1e-4'; None if it is not a finite number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return None
+
+
+_SafeBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
+
+
+class _StrictLoader(_SafeBase):  # type: ignore[misc,valid-type]
+    """A safe loader (never constructs Python objects) that refuses duplicate keys."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, str | int | float | bool) and key is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be a plain value", key_node.start_mark
+            )
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+    return mapping
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,  # type: ignore[arg-type]
+)
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file safely (never executes anything); errors carry the line number."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("", "sweep spec not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError("", f"cannot read the sweep spec ({err})") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: never runs code
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = " ".join(str(err.problem or err.context or "invalid YAML").split())
+        raise SpecError("", f"{where}: YAML syntax error: {problem}") from None
+    except yaml.YAMLError as err:
+        raise SpecError("", f"YAML syntax error: {' '.join(str(err).split())}") from None
