@@ -1,0 +1,104 @@
+"""Keras models of variant effect: one builder per model type, shared layers, save and load.
+
+`build_model(params, ModelInputs(table, length, adjacency))` builds the model a typed params
+dataclass describes (`MODEL_BUILDERS` is the registry). Models take int8 residue codes and
+start with a fixed lookup of the encoding table. `load_model` reads a saved `.keras` file;
+`predict_scores` scores code matrices; `attention_scores` explains attention-pooling GCNs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+from dmsweep.errors import JobFolderError
+from dmsweep.models.builders import MODEL_BUILDERS, ModelInputs, build_model, register
+from dmsweep.models.layers import (
+    AttentionPool,
+    EncodingLookup,
+    SharedGraphConv,
+    custom_objects,
+    neighbour_average,
+)
+
+PREDICT_BATCH_SIZE = 2048
+
+__all__ = [
+    "MODEL_BUILDERS",
+    "AttentionPool",
+    "EncodingLookup",
+    "ModelInputs",
+    "SharedGraphConv",
+    "attention_scores",
+    "build_model",
+    "custom_objects",
+    "has_attention",
+    "load_model",
+    "neighbour_average",
+    "predict_scores",
+    "register",
+    "save_model",
+]
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Save in the native `.keras` format (legacy `.h5` cannot hold these layers)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+
+
+def load_model(path: Path) -> keras.Model:
+    """Load a model saved by `save_model` (inference only: not compiled)."""
+    if not Path(path).is_file():
+        raise JobFolderError(f"{path}: model file not found")
+    return keras.models.load_model(path, custom_objects=custom_objects(), compile=False)
+
+
+def predict_scores(
+    model: keras.Model, codes: np.ndarray, *, batch_size: int = PREDICT_BATCH_SIZE
+) -> np.ndarray:
+    """float32 (n,): the model's score for each row of int8 codes (dropout off)."""
+    codes = np.asarray(codes, dtype=np.int8)
+    if len(codes) == 0:
+        return np.zeros(0, dtype=np.float32)
+    out = [
+        _forward(model, tf.constant(codes[i : i + batch_size]))
+        for i in range(0, len(codes), batch_size)
+    ]
+    return np.concatenate(out).reshape(-1).astype(np.float32)
+
+
+def has_attention(model: keras.Model) -> bool:
+    return any(isinstance(layer, AttentionPool) for layer in model.layers)
+
+
+def attention_scores(
+    model: keras.Model, codes: np.ndarray, *, batch_size: int = PREDICT_BATCH_SIZE
+) -> np.ndarray:
+    """float32 (n, L): per-residue attention weights of an attention-pooling GCN.
+
+    Each row sums to 1; a high weight marks a residue that dominates the pooled
+    representation from which the variant's score is predicted.
+    """
+    pools = [layer for layer in model.layers if isinstance(layer, AttentionPool)]
+    if not pools:
+        raise JobFolderError(
+            f"model {model.name!r} has no attention pooling (train a gcn with pooling: attention)"
+        )
+    pool = pools[0]
+    features = keras.Model(model.inputs, pool.input)
+    codes = np.asarray(codes, dtype=np.int8)
+    if len(codes) == 0:
+        return np.zeros((0, codes.shape[1] if codes.ndim == 2 else 0), dtype=np.float32)
+    out = []
+    for i in range(0, len(codes), batch_size):
+        x = features(tf.constant(codes[i : i + batch_size]), training=False)
+        out.append(pool.attention(x).numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
+def _forward(model: keras.Model, codes: tf.Tensor) -> np.ndarray:
+    return model(codes, training=False).numpy()

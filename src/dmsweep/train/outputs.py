@@ -1,0 +1,176 @@
+"""The atomic job folder (docs/job-contract.md): built under a temporary name, renamed when done.
+
+A reader (aggregate, run_builder status) never sees a half-written job under its final name:
+`JobFolder` writes into `<output>/.tmp-<job_id>-<random>/` and `publish()` renames it to
+`<output>/<job_id>/`, replacing an older folder of the same job (a failed attempt, or --force).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import tempfile
+import traceback
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dmsweep.jobfiles import (
+    CONFIG,
+    ERROR,
+    HISTORY,
+    METRICS,
+    MODEL_DIR,
+    MODEL_FILE,
+    PREDICTIONS,
+    PROVENANCE,
+    TMP_PREFIX,
+    JobPaths,
+)
+from dmsweep.train.provenance import now
+
+SPLIT_FILE = "split.npz"
+"""`assignment`: int8 per dataset row, 0 unused, 1 train, 2 tune, 3 test (job contract)."""
+TRACEBACK_LINES = 20
+HISTORY_COLUMNS = ("epoch", "train_loss", "tune_loss")
+PREDICTION_COLUMNS = ("variant", "true_score", "predicted_score")
+
+
+class JobFolder:
+    """One job folder under construction; `publish()` makes it visible under its job id."""
+
+    def __init__(self, output_root: Path, job_id: str) -> None:
+        output_root = Path(output_root)
+        output_root.mkdir(parents=True, exist_ok=True)
+        self.job_id = job_id
+        self.final = output_root / job_id
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{job_id}-", dir=output_root))
+        os.chmod(self.tmp, 0o755)
+        self.published = False
+
+    def path(self, name: str) -> Path:
+        return self.tmp / name
+
+    @property
+    def model_file(self) -> Path:
+        return self.tmp / MODEL_DIR / MODEL_FILE
+
+    def write_json(self, name: str, content: Mapping[str, Any]) -> None:
+        text = json.dumps(to_json(content), indent=2, allow_nan=False)
+        self.path(name).write_text(text + "\n", encoding="utf-8")
+
+    def write_config(self, flat: Mapping[str, Any]) -> None:
+        self.write_json(CONFIG, {**flat, "job_id": self.job_id})
+
+    def write_metrics(self, metrics: Mapping[str, Any]) -> None:
+        self.write_json(METRICS, {"job_id": self.job_id, **metrics})
+
+    def write_provenance(self, provenance: Mapping[str, Any]) -> None:
+        self.write_json(PROVENANCE, provenance)
+
+    def write_history(self, rows: Iterable[Sequence[Any]]) -> None:
+        with open(self.path(HISTORY), "w", newline="", encoding="utf-8") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(HISTORY_COLUMNS)
+            for epoch, train_loss, tune_loss in rows:
+                writer.writerow([int(epoch), _number(train_loss), _number(tune_loss)])
+
+    def write_predictions(
+        self, variants: Sequence[str], true: np.ndarray, predicted: np.ndarray
+    ) -> None:
+        with open(self.path(PREDICTIONS), "w", newline="", encoding="utf-8") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(PREDICTION_COLUMNS)
+            for row in zip(variants, true, predicted, strict=True):
+                writer.writerow([row[0], _number(row[1]), _number(row[2])])
+
+    def write_split(self, assignment: np.ndarray) -> None:
+        np.savez_compressed(self.path(SPLIT_FILE), assignment=np.asarray(assignment, np.int8))
+
+    def write_error(self, error: BaseException, phase: str) -> None:
+        tail = traceback.format_exception(type(error), error, error.__traceback__)
+        lines = "".join(tail).rstrip("\n").splitlines()[-TRACEBACK_LINES:]
+        self.write_json(
+            ERROR,
+            {
+                "job_id": self.job_id,
+                "type": type(error).__name__,
+                "message": one_line(error),
+                "phase": phase,
+                "traceback_tail": "\n".join(lines),
+                "time": now(),
+            },
+        )
+
+    def publish(self) -> Path:
+        """Rename into place (replacing an older folder of this job); returns the final path."""
+        old = None
+        if self.final.exists():
+            old = Path(
+                tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{self.job_id}-old-", dir=self.final.parent)
+            )
+            os.rename(self.final, old / "job")
+        os.rename(self.tmp, self.final)
+        self.published = True
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.final
+
+    def discard(self) -> None:
+        if not self.published:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def has_valid_results(folder: Path, job_id: str) -> bool:
+    """True when `folder` is a finished successful job of `job_id` (metrics and config readable)."""
+    paths = JobPaths(Path(folder))
+    if not paths.is_complete():
+        return False
+    try:
+        metrics = json.loads(paths.metrics.read_text(encoding="utf-8"))
+        config = json.loads(paths.config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(metrics, dict)
+        and isinstance(metrics.get("splits"), dict)
+        and isinstance(config, dict)
+        and config.get("job_id") == job_id
+    )
+
+
+def one_line(error: BaseException) -> str:
+    """The exception message on one line (what error.json and the CLI show)."""
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def to_json(value: Any) -> Any:
+    """NumPy scalars and arrays to plain Python; non-finite floats to None (JSON null)."""
+    if isinstance(value, Mapping):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_json(value.tolist())
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _number(value: Any) -> str:
+    """A float32 value written with enough digits to read back exactly ('' when not finite)."""
+    value = float(value)
+    return f"{value:.9g}" if math.isfinite(value) else ""

@@ -1,0 +1,438 @@
+"""Run trainings in sequence, each into its own atomic job folder (docs/job-contract.md).
+
+One process (a `dmsweep train` call, or one HTCondor job of a sweep) trains several configs:
+datasets, encoding tables, splits and residue graphs are loaded once and reused (`DataCache`);
+TensorFlow's thread pools are sized once from the CPUs the job was granted. Each training:
+seeds -> data -> model -> fit (Adam, MSE, early stopping on the tune loss, best epoch
+restored) -> metrics -> folder. Any exception after the config is valid becomes error.json
+in the job's folder, and the next config runs.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import random
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+from dmsweep.config import RANDOM_SPLIT, GCNParams, TrainConfig
+from dmsweep.data import Dataset, Split, encoding_table, load_dataset, make_split, residue_graph
+from dmsweep.data.encodings import encoding_checksums
+from dmsweep.errors import TrainingError
+from dmsweep.models import ModelInputs, build_model, predict_scores, save_model
+from dmsweep.train.jobs import JobOutcome, RunOptions
+from dmsweep.train.metrics import regression_metrics
+from dmsweep.train.outputs import JobFolder, has_valid_results, one_line
+from dmsweep.train.provenance import available_cpus, base_provenance, granted_threads, now
+
+EVAL_BATCH_SIZE = 2048
+"""Batch size for the tune loss and predictions (no gradients: bigger is faster)."""
+PARTS = ("train", "tune", "test")
+
+Log = Callable[[str], None]
+
+
+def run_trainings(
+    configs: Sequence[TrainConfig],
+    *,
+    options: RunOptions,
+    command: Sequence[str] | None = None,
+) -> list[JobOutcome]:
+    """Train each config in turn; one outcome per config, in order. Never raises for a
+    failed training (its folder holds error.json); only for a broken output location."""
+    log: Log = _stderr if options.verbose else _quiet
+    threads = configure_threads(options.threads)
+    cache = DataCache(options.data_dir)
+    base = base_provenance(None if command is None else list(command))
+    outcomes = []
+    for config in configs:
+        outcome = train_one(config, options=options, cache=cache, base=base, threads=threads)
+        if outcome.skipped:
+            log(f"{outcome.job_id}: valid results exist, skipped (use --force to retrain)")
+        elif not outcome.ok:
+            log(f"{outcome.job_id}: FAILED: {outcome.error}")
+        outcomes.append(outcome)
+    return outcomes
+
+
+def configure_threads(requested: int | None) -> int:
+    """Size TensorFlow's intra/inter-op pools (once per process); returns the thread count used.
+
+    `requested` (--threads) wins, else the job ad's RequestCpus or $OMP_NUM_THREADS; outside
+    a batch job TensorFlow's defaults stay (one thread per available CPU).
+    """
+    n = granted_threads(requested)
+    if n is not None:
+        if n < 1:
+            raise TrainingError(f"threads: expected an integer >= 1, got {n}")
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(n)
+            tf.config.threading.set_inter_op_parallelism_threads(n)
+        except RuntimeError:  # TensorFlow already started in this process: keep its pools
+            pass
+    return tf.config.threading.get_intra_op_parallelism_threads() or available_cpus()
+
+
+class DataCache:
+    """Datasets, encoding tables, residue graphs and splits, loaded once per process."""
+
+    def __init__(self, data_dir: Path | None) -> None:
+        self.data_dir = data_dir
+        self._store: dict[tuple[Any, ...], Any] = {}
+
+    def _get(self, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+        if key not in self._store:
+            self._store[key] = load()
+        return self._store[key]
+
+    def dataset(self, name: str) -> Dataset:
+        return self._get(("dataset", name), lambda: load_dataset(name, data_dir=self.data_dir))
+
+    def table(self, names: tuple[str, ...]) -> np.ndarray:
+        return self._get(("table", names), lambda: encoding_table(names, data_dir=self.data_dir))
+
+    def split(self, config: TrainConfig) -> Split:
+        data = config.data
+        return self._get(("split", data), lambda: make_split(self.dataset(data.dataset), data))
+
+    def graph(self, dataset: Dataset, params: GCNParams) -> np.ndarray:
+        key = ("graph", dataset.card.name, params.graph, params.threshold, params.k)
+        return self._get(
+            key,
+            lambda: residue_graph(
+                dataset.structure_path(),
+                kind=params.graph,
+                threshold=params.threshold,
+                k=params.k,
+                n_residues=len(dataset.card.wild_type),
+            ),
+        )
+
+
+@dataclass
+class _Data:
+    dataset: Dataset
+    split: Split
+    table: np.ndarray
+    adjacency: np.ndarray | None
+
+
+def train_one(
+    config: TrainConfig,
+    *,
+    options: RunOptions,
+    cache: DataCache,
+    base: dict[str, Any],
+    threads: int,
+) -> JobOutcome:
+    """One training into `<output_root>/<job_id>/`; skips a folder with valid results."""
+    job_id = config.job_id
+    final = Path(options.output_root) / job_id
+    if not options.force and has_valid_results(final, job_id):
+        return JobOutcome(job_id=job_id, path=final, ok=True, skipped=True)
+    folder = JobFolder(Path(options.output_root), job_id)
+    try:
+        job = _Job(config, folder, cache, base, threads, options.verbose)
+        error = job.run()
+        path = folder.publish()
+    finally:
+        folder.discard()
+    return JobOutcome(job_id=job_id, path=path, ok=error is None, error=error)
+
+
+class _Job:
+    """The phases of one training; `run()` returns None or the error line."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        folder: JobFolder,
+        cache: DataCache,
+        base: dict[str, Any],
+        threads: int,
+        verbose: bool,
+    ) -> None:
+        self.config = config
+        self.folder = folder
+        self.cache = cache
+        self.verbose = verbose
+        self.phase = "load_data"
+        self.timings: dict[str, float] = {}
+        self.history: list[tuple[int, float, float]] = []
+        self.started = time.perf_counter()
+        seed = config.seed
+        self.provenance: dict[str, Any] = {
+            **base,
+            "start_time": now(),
+            "end_time": None,
+            "seeds": {
+                "job": seed,
+                "python": seed,
+                "numpy": seed,
+                "tensorflow": seed,
+                "split": _split_seed(config),
+            },
+            "data_files": {},
+            "split_checksums": {},
+            "threads": threads,
+        }
+
+    def run(self) -> str | None:
+        folder = self.folder
+        folder.write_config(self.config.to_flat())
+        folder.write_provenance(self.provenance)
+        try:
+            data = self._timed("load_data", self._load)
+            model = self._timed("build_model", lambda: self._build(data))
+            stopper = self._timed("train", lambda: self._fit(model, data))
+            metrics, test_pred = self._timed("evaluate", lambda: self._evaluate(model, data))
+            self.phase = "save"
+            save_model(model, folder.model_file)
+            test = data.split.test
+            folder.write_predictions(
+                [data.dataset.variants[i] for i in test], data.dataset.scores[test], test_pred
+            )
+            folder.write_history(self.history)
+            self.timings["total"] = time.perf_counter() - self.started
+            folder.write_metrics(
+                {
+                    "splits": metrics,
+                    "epochs_run": len(self.history),
+                    "best_epoch": stopper.best_epoch,
+                    "early_stopped": stopper.stopped,
+                    "n_parameters": _trainable_parameters(model),
+                    "timings": self.timings,
+                    "seconds_per_epoch": stopper.seconds_per_epoch(),
+                    "peak_memory_mb": peak_memory_mb(),
+                }
+            )
+            self._finish()
+            return None
+        except Exception as error:  # any failure after a valid config: error.json, go on
+            self._fail(error)
+            return f"{type(error).__name__}: {one_line(error)} (phase {self.phase})"
+
+    def _timed(self, phase: str, step: Callable[[], Any]) -> Any:
+        self.phase = phase
+        start = time.perf_counter()
+        result = step()
+        self.timings[phase] = time.perf_counter() - start
+        return result
+
+    def _load(self) -> _Data:
+        config, cache = self.config, self.cache
+        dataset = cache.dataset(config.data.dataset)
+        split = cache.split(config)
+        for part in ("train", "tune"):
+            if len(getattr(split, part)) == 0:
+                raise TrainingError(f"split {config.data.split!r}: the {part} set is empty")
+        table = cache.table(config.data.encoding)
+        adjacency = None
+        if isinstance(config.params, GCNParams):
+            adjacency = cache.graph(dataset, config.params)
+        self.folder.write_split(split.assignment(len(dataset)))
+        self.provenance["data_files"] = _data_files(dataset, config)
+        self.provenance["split_checksums"] = split.checksums()
+        self.folder.write_provenance(self.provenance)
+        return _Data(dataset=dataset, split=split, table=table, adjacency=adjacency)
+
+    def _build(self, data: _Data) -> keras.Model:
+        keras.backend.clear_session()
+        seed_everything(self.config.seed)
+        inputs = ModelInputs(
+            table=data.table, length=data.dataset.codes.shape[1], adjacency=data.adjacency
+        )
+        model = build_model(self.config.params, inputs)
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=self.config.optim.learning_rate),
+            loss="mse",
+        )
+        return model
+
+    def _fit(self, model: keras.Model, data: _Data) -> _BestEpoch:
+        optim = self.config.optim
+        codes, scores = data.dataset.codes, data.dataset.scores
+        train, tune = data.split.train, data.split.tune
+        stopper = _BestEpoch(
+            patience=optim.patience,
+            min_delta=optim.min_delta,
+            max_epochs=optim.max_epochs,
+            history=self.history,
+            log=_stderr if self.verbose else _quiet,
+            label=self.folder.job_id,
+        )
+        model.fit(
+            train_batches(codes[train], scores[train], optim.batch_size, self.config.seed),
+            epochs=optim.max_epochs,
+            validation_data=(codes[tune], scores[tune]),
+            validation_batch_size=EVAL_BATCH_SIZE,
+            callbacks=[stopper],
+            verbose=0,
+        )
+        stopper.restore(model)
+        return stopper
+
+    def _evaluate(self, model: keras.Model, data: _Data) -> tuple[dict[str, Any], np.ndarray]:
+        codes, scores = data.dataset.codes, data.dataset.scores
+        metrics: dict[str, Any] = {}
+        predicted: dict[str, np.ndarray] = {}
+        for part in PARTS:
+            rows = getattr(data.split, part)
+            predicted[part] = predict_scores(model, codes[rows], batch_size=EVAL_BATCH_SIZE)
+            metrics[part] = regression_metrics(
+                scores[rows], predicted[part], ranking=part != "train"
+            )
+        return metrics, predicted["test"]
+
+    def _finish(self) -> None:
+        self.provenance["end_time"] = now()
+        self.folder.write_provenance(self.provenance)
+
+    def _fail(self, error: Exception) -> None:
+        """Leave config.json, provenance.json, error.json (and the history so far)."""
+        folder = self.folder
+        folder.write_error(error, self.phase)
+        if self.history:
+            folder.write_history(self.history)
+        self._finish()
+
+
+def train_batches(codes: np.ndarray, scores: np.ndarray, batch_size: int, seed: int) -> Any:
+    """Shuffled (codes, scores) batches, reshuffled every epoch from the job seed.
+
+    The int8 codes are the whole in-memory dataset (237 bytes per variant); the encoding
+    lookup inside the model makes the float features one batch at a time.
+    """
+    dataset = tf.data.Dataset.from_tensor_slices((codes, scores))
+    dataset = dataset.shuffle(len(codes), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def seed_everything(seed: int) -> None:
+    """Python, NumPy and TensorFlow seeds from the one job seed (all equal, as recorded)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.keras.utils.set_random_seed(seed)
+
+
+class _BestEpoch(keras.callbacks.Callback):
+    """Early stopping on the tune loss; remembers the best epoch's weights; logs each epoch.
+
+    An epoch improves when the tune loss falls more than `min_delta` below the best so far;
+    training stops after `patience` epochs without improvement (as nn4dms). A non-finite
+    loss stops training with a TrainingError (diverged).
+    """
+
+    def __init__(
+        self,
+        *,
+        patience: int,
+        min_delta: float,
+        max_epochs: int,
+        history: list[tuple[int, float, float]],
+        log: Log,
+        label: str,
+    ) -> None:
+        super().__init__()
+        self.patience = patience
+        self.min_delta = min_delta
+        self.max_epochs = max_epochs
+        self.history = history
+        self.log = log
+        self.label = label
+        self.best_loss: float | None = None
+        self.best_epoch = 0
+        self.best_weights: list[np.ndarray] | None = None
+        self.wait = 0
+        self.stopped = False
+        self.durations: list[float] = []
+        self._epoch_start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        seconds = time.perf_counter() - self._epoch_start
+        self.durations.append(seconds)
+        logs = logs or {}
+        train_loss, tune_loss = float(logs["loss"]), float(logs["val_loss"])
+        number = epoch + 1
+        self.history.append((number, train_loss, tune_loss))
+        self.log(
+            f"{self.label} epoch {number}/{self.max_epochs} train_loss {train_loss:.5f} "
+            f"tune_loss {tune_loss:.5f} {seconds:.1f}s"
+        )
+        if not (np.isfinite(train_loss) and np.isfinite(tune_loss)):
+            raise TrainingError(
+                f"training diverged at epoch {number}: train loss {train_loss}, tune loss "
+                f"{tune_loss} (try a lower learning_rate)"
+            )
+        if self.best_loss is None or self.best_loss - tune_loss > self.min_delta:
+            self.best_loss, self.best_epoch = tune_loss, number
+            self.best_weights = self.model.get_weights()
+            self.wait = 0
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.stopped = True
+                self.model.stop_training = True
+
+    def restore(self, model: keras.Model) -> None:
+        if self.best_weights is None:
+            raise TrainingError("training ran no epoch")
+        model.set_weights(self.best_weights)
+
+    def seconds_per_epoch(self) -> float | None:
+        return float(np.mean(self.durations)) if self.durations else None
+
+
+def _split_seed(config: TrainConfig) -> int | None:
+    data = config.data
+    if data.split == RANDOM_SPLIT or data.train_fraction < 1.0:
+        return data.split_seed
+    return None
+
+
+def _data_files(dataset: Dataset, config: TrainConfig) -> dict[str, str]:
+    """Checksums of the files this job used: table, structure, its split's files, encodings."""
+    card = dataset.card
+    split_prefix = None
+    if card.splits is not None:
+        splits = card.splits.rstrip("/") + "/"
+        split_prefix = f"{splits}{config.data.split.strip('/')}/"
+    files = {}
+    for rel, checksum in sorted(dataset.checksums.items()):
+        in_splits = card.splits is not None and rel.startswith(card.splits.rstrip("/") + "/")
+        if not in_splits or (split_prefix is not None and rel.startswith(split_prefix)):
+            files[rel] = checksum
+    files.update(encoding_checksums(config.data.encoding))
+    return files
+
+
+def _trainable_parameters(model: keras.Model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far (MiB; Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _quiet(message: str) -> None:
+    pass
