@@ -692,10 +692,14 @@ class _Parser:
         for where, value in places:
             if value not in valid:
                 hint = closest_key(value, valid)
+                names = list(self.split_names)
+                shown = ", ".join(names[:6]) + (
+                    f", ... ({len(names)} in all)" if len(names) > 6 else ""
+                )
                 raise SpecError(
                     where,
-                    f"no split {value!r} in this dataset{hint} (published: "
-                    f"{', '.join(self.split_names) or 'none'}; or random)",
+                    f"no split {value!r} in this dataset{hint} (published: {shown or 'none'}; "
+                    "or random)",
                 )
 
     # -- how it runs -------------------------------------------------------------------
