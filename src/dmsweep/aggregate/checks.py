@@ -1,0 +1,77 @@
+"""Warnings about the input that do not stop aggregation: signs of a folder mixing sweeps.
+
+Each is one line a researcher can act on. The results are still aggregated: every row is
+kept, and the warning says which column to split them by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from dmsweep.aggregate.collect import Collection
+from dmsweep.aggregate.runinfo import RunInfo
+from dmsweep.config import MODEL_TYPES, flat_keys
+
+
+def input_warnings(collection: Collection, run: RunInfo | None) -> list[str]:
+    records = collection.records
+    warnings: list[str] = []
+    if collection.skipped:
+        names = ", ".join(collection.skipped[:3]) + (" ..." if len(collection.skipped) > 3 else "")
+        warnings.append(
+            f"{len(collection.skipped)} hidden folder(s) in {collection.results} are not job "
+            f"folders and were skipped: {names}"
+        )
+    read = records[records["status"].ne("running")]
+    warnings += _several_values(read, "dataset", "results mix datasets")
+    warnings += _several_values(
+        read, "dmsweep_version", "results come from several dmsweep versions"
+    )
+    warnings += _unexpected_keys(read, collection.param_keys)
+    if run is not None and len(run.jobs):
+        outside = sorted(set(records["job_id"]) - set(run.jobs.index))
+        if outside:
+            warnings.append(
+                f"{len(outside)} job folder(s) are not in {run.root / 'jobs.csv'} "
+                f"(another sweep's results?), e.g. {outside[0]}; they are aggregated too"
+            )
+    notes = records["notes"].fillna("")
+    if notes.ne("").any():
+        warnings.append(
+            f"{int(notes.ne('').sum())} job folder(s) have notes (see the notes column), "
+            f"e.g. {records.index[notes.ne('')][0]}: {notes[notes.ne('')].iloc[0]}"
+        )
+    return warnings
+
+
+def _several_values(records: pd.DataFrame, column: str, what: str) -> list[str]:
+    if column not in records.columns:
+        return []
+    counts = records[column].value_counts()
+    if len(counts) < 2:
+        return []
+    listed = ", ".join(f"{value} ({n})" for value, n in counts.items())
+    return [f"{what}: {column} = {listed}; compare within one {column}"]
+
+
+def _unexpected_keys(records: pd.DataFrame, param_keys: Sequence[str]) -> list[str]:
+    """Keys this version's TrainConfig does not know for a model type (another version's
+    or another tool's config.json), or known models missing from the model column."""
+    if "model" not in records.columns:
+        return []
+    warnings = []
+    for model, rows in records.groupby("model", sort=True):
+        if model not in MODEL_TYPES:
+            warnings.append(f"{len(rows)} job(s) have an unknown model type {model!r}")
+            continue
+        valid = set(flat_keys(model))
+        used = [k for k in param_keys if k in rows.columns and rows[k].notna().any()]
+        unknown = [k for k in used if k not in valid]
+        if unknown:
+            warnings.append(
+                f"{model} jobs have parameters this dmsweep does not know for {model}: "
+                f"{', '.join(unknown)} (written by another version or another sweep tool?)"
+            )
+    return warnings

@@ -1,0 +1,142 @@
+"""What every plot family shares: the analysis context, figure helpers and saving.
+
+Each family module has `compute(ctx) -> list[record]` (small frozen dataclasses that tests
+check) and `draw(record) -> Figure`. Figures are `matplotlib.figure.Figure` objects drawn
+without pyplot (no GUI backend, no global state); PNG goes through Agg, SVG through the SVG
+backend, with dense scatter layers rasterised so that SVG files stay small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from dmsweep.aggregate.design import (
+    candidate_axes,
+    configuration_key,
+    label,
+    replicate_columns,
+    swept_axes,
+    with_split_columns,
+)
+from dmsweep.config import MODEL_TYPES
+
+DPI = 110
+PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3")
+
+
+@dataclass(frozen=True)
+class PlotContext:
+    """The valid results and what was swept, computed once for every plot family."""
+
+    data: pd.DataFrame
+    """Rows with status ok, plus split_family / split_replicate when splits repeat."""
+    models: tuple[str, ...]
+    axes: dict[str, tuple[str, ...]]
+    """Model type -> its swept design axes."""
+    metric: str
+    select_metric: str
+    best: pd.DataFrame
+    """best_per_model(): one row per model type."""
+    replicates: tuple[str, ...]
+
+    @classmethod
+    def build(
+        cls,
+        summary: pd.DataFrame,
+        param_keys: Sequence[str],
+        *,
+        metric: str,
+        select_metric: str,
+        best: pd.DataFrame,
+    ) -> PlotContext:
+        data = with_split_columns(summary[summary["status"].eq("ok")])
+        known = [m for m in MODEL_TYPES if m in set(data["model"])]
+        models = (*known, *sorted(set(data["model"].dropna()) - set(known)))
+        candidates = candidate_axes(data, param_keys)
+        axes = {m: tuple(swept_axes(data[data["model"].eq(m)], candidates)) for m in models}
+        return cls(
+            data=data,
+            models=models,
+            axes=axes,
+            metric=metric,
+            select_metric=select_metric,
+            best=best,
+            replicates=tuple(replicate_columns(data)),
+        )
+
+    def rows(self, model: str) -> pd.DataFrame:
+        return self.data[self.data["model"].eq(model)]
+
+    def config_ids(self, model: str) -> pd.Series:
+        """Configuration id of each row of `model` (its swept axes; replicates differ)."""
+        return configuration_key(self.rows(model), self.axes[model])
+
+    def color(self, model: str) -> str:
+        return PALETTE[self.models.index(model) % len(PALETTE)] if model in self.models else "k"
+
+
+@dataclass(frozen=True)
+class PlotFile:
+    """One saved figure: where it is and what it shows (for the report)."""
+
+    family: str
+    name: str
+    title: str
+    caption: str
+    files: tuple[Path, ...]
+
+
+def new_figure(n_panels: int, *, ncols: int = 3, size: tuple[float, float] = (4.2, 3.4)):
+    """A figure with `n_panels` axes in a grid (unused cells removed); returns (fig, axes)."""
+    ncols = max(1, min(ncols, n_panels))
+    nrows = int(np.ceil(n_panels / ncols))
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    grid = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in grid[n_panels:]:
+        ax.remove()
+    return fig, list(grid[:n_panels])
+
+
+def save_figure(fig: Figure, stem: Path, formats: Sequence[str]) -> tuple[Path, ...]:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        fig.savefig(path, dpi=DPI, format=fmt, metadata=_metadata(fmt))
+        paths.append(path)
+    return tuple(paths)
+
+
+def _metadata(fmt: str) -> dict[str, str | None]:
+    # No creation date: the same results give byte-identical plots.
+    if fmt == "svg":
+        return {"Date": None}
+    if fmt == "png":
+        return {"Software": "dmsweep aggregate"}
+    return {}
+
+
+def set_axis(ax, column: str, *, log: bool = False, axis: str = "x") -> None:
+    (ax.set_xlabel if axis == "x" else ax.set_ylabel)(label(column))
+    if log:
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+
+
+def level_order(values: pd.Series) -> list:
+    """Distinct values in a readable order: numbers ascending, then text alphabetically."""
+    unique = pd.unique(values.dropna())
+    numbers = sorted(v for v in unique if isinstance(v, int | float | np.number))
+    texts = sorted(str(v) for v in unique if not isinstance(v, int | float | np.number))
+    return [*numbers, *texts]
+
+
+def format_level(value) -> str:
+    if isinstance(value, float | np.floating):
+        return f"{value:.3g}"
+    return str(value)

@@ -1,0 +1,154 @@
+"""Metric vs each swept hyperparameter, per model type, with the spread over seeds/resamples.
+
+One figure per model type, one panel per swept axis. Each training is a point; per value
+of the axis (or per quantile bin of a continuous one) the line is the mean with its 95%
+t-interval (error bars), and the band is ± the replicate SD: how much the metric moves
+between seeds/resamples of one configuration at that value. An effect much wider than the
+band is real; one inside it is luck.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from dmsweep.aggregate.design import is_numeric, label, levels, t_interval, use_log_scale
+from dmsweep.aggregate.plots._common import (
+    PlotContext,
+    format_level,
+    level_order,
+    new_figure,
+    set_axis,
+)
+
+FAMILY = "effects"
+
+
+@dataclass(frozen=True)
+class Level:
+    value: float | str
+    n: int
+    mean: float
+    low: float
+    high: float
+    replicate_sd: float
+    """Mean over configurations at this value of the SD across their replicates (NaN: none)."""
+
+
+@dataclass(frozen=True)
+class Effect:
+    """How `y` varies along one axis for one model type."""
+
+    model: str
+    axis: str
+    y: str
+    numeric: bool
+    log: bool
+    levels: tuple[Level, ...]
+    x: np.ndarray
+    """Per training: its axis value (numeric) or level index (categorical)."""
+    values: np.ndarray
+    """Per training: its `y`."""
+
+
+@dataclass(frozen=True)
+class EffectsFigure:
+    name: str
+    title: str
+    caption: str
+    model: str
+    effects: tuple[Effect, ...]
+
+
+def effect(rows: pd.DataFrame, axis: str, y: str, config_ids: pd.Series, model: str) -> Effect:
+    """Group `rows` by `axis` (binned when continuous) and summarise `y` per group."""
+    keep = rows[axis].notna() & np.isfinite(pd.to_numeric(rows[y], errors="coerce"))
+    rows, config_ids = rows[keep], config_ids[keep]
+    numeric = is_numeric(rows[axis])
+    groups = levels(rows[axis])
+    values = rows[y].astype(float)
+    out = []
+    for value in level_order(groups):
+        mask = (groups == value).to_numpy()
+        mean, low, high = t_interval(values[mask].to_numpy())
+        sds = values[mask].groupby(config_ids[mask]).std(ddof=1).dropna()
+        replicate_sd = float(sds.mean()) if len(sds) else np.nan
+        out.append(Level(value, int(mask.sum()), mean, low, high, replicate_sd))
+    if numeric:
+        x = rows[axis].astype(float).to_numpy()
+    else:
+        index = {level.value: i for i, level in enumerate(out)}
+        x = groups.map(index).astype(float).to_numpy()
+    return Effect(
+        model=model,
+        axis=axis,
+        y=y,
+        numeric=numeric,
+        log=use_log_scale(rows[axis]) if numeric else False,
+        levels=tuple(out),
+        x=x,
+        values=values.to_numpy(),
+    )
+
+
+def compute(ctx: PlotContext) -> list[EffectsFigure]:
+    figures = []
+    for model in ctx.models:
+        axes = ctx.axes[model]
+        if not axes:
+            continue
+        rows, ids = ctx.rows(model), ctx.config_ids(model)
+        effects = tuple(effect(rows, axis, ctx.metric, ids, model) for axis in axes)
+        figures.append(
+            EffectsFigure(
+                name=f"effects_{model}",
+                title=f"{model}: {label(ctx.metric)} vs each swept parameter",
+                caption=(
+                    "Points: trainings. Line and error bars: mean and 95% t-interval per value "
+                    "(per quantile bin for continuous parameters). Band: ± SD over seeds and "
+                    "resamples of one configuration (mean over configurations)."
+                ),
+                model=model,
+                effects=effects,
+            )
+        )
+    return figures
+
+
+def draw(record: EffectsFigure, ctx: PlotContext) -> Figure:
+    fig, axes = new_figure(len(record.effects))
+    for ax, eff in zip(axes, record.effects, strict=True):
+        draw_effect(ax, eff, color=ctx.color(record.model))
+    fig.suptitle(record.title)
+    return fig
+
+
+def draw_effect(ax, eff: Effect, *, color: str) -> None:
+    """One panel: points, mean ± CI, ± replicate-SD band; readable tick labels."""
+    rng = np.random.default_rng(0)
+    if eff.numeric:
+        xs = np.array([float(level.value) for level in eff.levels])
+        px = eff.x
+    else:
+        xs = np.arange(len(eff.levels), dtype=float)
+        px = eff.x + rng.uniform(-0.15, 0.15, len(eff.x))
+    means = np.array([level.mean for level in eff.levels])
+    low = np.array([level.low for level in eff.levels])
+    high = np.array([level.high for level in eff.levels])
+    sd = np.array([level.replicate_sd for level in eff.levels])
+    ax.scatter(px, eff.values, s=10, alpha=0.5, color=color, linewidths=0, rasterized=True)
+    if np.isfinite(sd).any():
+        ax.fill_between(xs, means - sd, means + sd, color=color, alpha=0.15, linewidth=0)
+    ax.errorbar(
+        xs, means, yerr=[means - low, high - means], color="k", marker="o", ms=4, capsize=3, lw=1
+    )
+    set_axis(ax, eff.axis, log=eff.log)
+    ax.set_ylabel(label(eff.y))
+    if not eff.numeric:
+        ax.set_xticks(xs, [format_level(level.value) for level in eff.levels])
+        if sum(len(format_level(level.value)) for level in eff.levels) > 40:
+            ax.tick_params(axis="x", labelrotation=30)
+    ax.grid(alpha=0.3)
