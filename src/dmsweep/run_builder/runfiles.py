@@ -24,6 +24,12 @@ SUBMISSIONS = "submissions.json"
 CODE = "code"
 DATA = "data"
 ENV = "env"
+PREFLIGHT = "preflight"
+"""Outputs of the preflight job (not results: its trainings run one epoch only)."""
+PREFLIGHT_REPORT = "preflight.json"
+"""Inside PREFLIGHT: import and data-loading times of the preflight job."""
+SCRATCH = ".scratch"
+"""Scratch folders of `run_builder run-local` (removed after each batch)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,14 @@ class RunPaths:
     @property
     def submissions(self) -> Path:
         return self.root / SUBMISSIONS
+
+    @property
+    def preflight(self) -> Path:
+        return self.root / PREFLIGHT
+
+    @property
+    def scratch(self) -> Path:
+        return self.root / SCRATCH
 
     def is_run_folder(self) -> bool:
         return self.jobs_csv.is_file() and self.results.is_dir()

@@ -1,0 +1,184 @@
+"""`run_builder`: build a run folder from a sweep spec, submit it, watch it, repair it.
+
+    run_builder SPEC [-o RUNS_DIR] [--data-dir DIR] [--name NAME] [--reuse-results RUN] [--dry-run]
+    run_builder submit RUN [--preflight | --no-preflight] [--force]
+    run_builder status RUN [--watch] [--all]
+    run_builder resubmit RUN [--dry-run] [--requeue-idle]
+    run_builder run-local RUN [-j N]
+
+Building prints the new run folder's path as its last line (messages go to stderr). Errors a
+user can act on are one line, exit status 2; run-local exits 1 when a training failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dmsweep import __version__
+from dmsweep.errors import DmsweepError
+
+COMMANDS = ("build", "submit", "status", "resubmit", "run-local")
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] not in COMMANDS and not args_list[0].startswith("-"):
+        args_list.insert(0, "build")  # `run_builder SPEC` is `run_builder build SPEC`
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    try:
+        return int(args.run(args))
+    except DmsweepError as err:
+        print(f"run_builder {args.command}: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"run_builder {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run_builder",
+        description=(
+            "Turn a sweep spec into a self-contained HTCondor run folder (run_builder SPEC), "
+            "then submit, watch and repair it. See docs/run-builder.md."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"dmsweep {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = commands.add_parser(
+        "build",
+        help="(the default command) write a new run folder for a sweep spec",
+        description="Validate and expand SPEC, then write RUNS_DIR/<name>-<YYYYmmdd-HHMMSS>/.",
+    )
+    build.add_argument("spec", type=Path, metavar="SPEC", help="sweep spec (YAML)")
+    build.add_argument("-o", "--runs-dir", type=Path, default=Path("runs"), help="default: runs/")
+    build.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="local copy of the data (default: $DMSWEEP_DATA_DIR, else download into a cache)",
+    )
+    build.add_argument("--name", help="run folder name (default: <spec name>-<timestamp>)")
+    build.add_argument(
+        "--reuse-results",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="an earlier run folder: trainings with valid results there are linked, not queued",
+    )
+    build.add_argument(
+        "--dry-run", action="store_true", help="print counts and the estimate, write nothing"
+    )
+    build.set_defaults(run=_build)
+
+    submit = commands.add_parser("submit", help="submit a run folder to HTCondor (one cluster)")
+    submit.add_argument("run_dir", type=Path, metavar="RUN")
+    group = submit.add_mutually_exclusive_group()
+    group.add_argument(
+        "--preflight", dest="preflight", action="store_true", default=None,
+        help="run a preflight job first, submit the sweep only if it passes",
+    )  # fmt: skip
+    group.add_argument("--no-preflight", dest="preflight", action="store_false")
+    submit.add_argument("--force", action="store_true", help="submit again although submitted")
+    submit.set_defaults(run=_submit)
+
+    status = commands.add_parser("status", help="done, running, idle, held, failed, missing")
+    status.add_argument("run_dir", type=Path, metavar="RUN")
+    status.add_argument("--watch", action="store_true", help="follow with a progress bar")
+    status.add_argument("--interval", type=float, default=10.0, help="seconds between updates")
+    status.add_argument("--all", action="store_true", help="list every training needing attention")
+    status.set_defaults(run=_status)
+
+    resubmit = commands.add_parser(
+        "resubmit", help="queue again only the trainings without valid results"
+    )
+    resubmit.add_argument("run_dir", type=Path, metavar="RUN")
+    resubmit.add_argument("--dry-run", action="store_true", help="say what would happen")
+    resubmit.add_argument(
+        "--requeue-idle", action="store_true", help="also replace jobs still idle in the queue"
+    )
+    resubmit.set_defaults(run=_resubmit)
+
+    local = commands.add_parser("run-local", help="run the jobs here, without a pool, N at a time")
+    local.add_argument("run_dir", type=Path, metavar="RUN")
+    local.add_argument("-j", "--jobs", type=int, default=1, help="batches at once (default 1)")
+    local.add_argument("--no-progress", action="store_true", help="no progress bar")
+    local.set_defaults(run=_run_local)
+    return parser
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from dmsweep.run_builder.folder import BuildOptions, build_run, dry_run
+
+    if args.dry_run:
+        for line in dry_run(args.spec):
+            print(line)
+        return EXIT_OK
+    options = BuildOptions(
+        runs_dir=args.runs_dir,
+        data_dir=args.data_dir,
+        name=args.name,
+        reuse_results=tuple(args.reuse_results),
+        log=_err,
+    )
+    print(build_run(args.spec, options))
+    return EXIT_OK
+
+
+def _submit(args: argparse.Namespace) -> int:
+    from dmsweep.run_builder.run import Run
+    from dmsweep.run_builder.submit import submit_run
+
+    submit_run(Run.open(args.run_dir), preflight=args.preflight, force=args.force)
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    from dmsweep.run_builder.run import Run
+    from dmsweep.run_builder.status import format_status, run_status, watch
+
+    run = Run.open(args.run_dir)
+    if args.watch:
+        watch(run, interval_s=args.interval)
+        return EXIT_OK
+    limit = sys.maxsize if args.all else 20
+    for line in format_status(run_status(run), name=run.name, limit=limit):
+        print(line)
+    return EXIT_OK
+
+
+def _resubmit(args: argparse.Namespace) -> int:
+    from dmsweep.run_builder.resubmit import resubmit
+    from dmsweep.run_builder.run import Run
+
+    resubmit(Run.open(args.run_dir), dry_run=args.dry_run, requeue_idle=args.requeue_idle)
+    return EXIT_OK
+
+
+def _run_local(args: argparse.Namespace) -> int:
+    from dmsweep.run_builder.local import run_local
+    from dmsweep.run_builder.run import Run
+    from dmsweep.run_builder.status import format_status, run_status
+
+    run = Run.open(args.run_dir)
+    run_local(run, jobs=args.jobs, log=_err, progress=not args.no_progress)
+    status = run_status(run)
+    for line in format_status(status, name=run.name):
+        print(line)
+    counts = status.counts()
+    return EXIT_OK if counts["done"] == len(status.trainings) else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The data files a sweep reads, gathered into the run folder's `data/` with their checksums.
+
+`data/` has the layout of a data directory (`<dataset>/<file>`, `aaindex/pca-19.npy`), so a job
+passes it as `--data-dir data`. Only what the trainings need is taken: each dataset's table and
+structure, the published split folders the configs name, and the AAindex table when an
+encoding uses it. Files come from the data directory (else the download cache, fetched now),
+are verified against their dataset card where it lists them, and are hard linked into the run
+folder when possible, else copied.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from dmsweep.config import RANDOM_SPLIT, TrainConfig
+
+
+def needed_files(
+    configs: Iterable[TrainConfig], *, data_dir: Path | None
+) -> dict[str, tuple[Path, str]]:
+    """`data/`-relative path -> (source file, 'sha256:<hex>') of every file the configs read.
+
+    `data_dir` (else $DMSWEEP_DATA_DIR) is a local data directory; without one, files come
+    from the download cache.
+    """
+    from dmsweep.data import default_cache_dir, load_card
+    from dmsweep.data._files import fetch, resolve_data_dir
+    from dmsweep.data.encodings import AAINDEX_FILE, AAINDEX_FOLDER, AAINDEX_SOURCE
+    from dmsweep.data.splits import TEST_FILES
+
+    local = resolve_data_dir(data_dir)
+    base = local if local is not None else default_cache_dir()
+    download = local is None
+    splits: dict[str, set[str]] = {}
+    aa_index = False
+    for config in configs:
+        data = config.data
+        named = splits.setdefault(data.dataset, set())
+        if data.split != RANDOM_SPLIT:
+            named.add(data.split.strip("/"))
+        aa_index = aa_index or "aa_index" in data.encoding
+
+    files: dict[str, tuple[Path, str]] = {}
+    for dataset, names in sorted(splits.items()):
+        card = load_card(dataset, data_dir=local)
+        root, fetching = (card.folder, False) if card.folder else (base / card.name, download)
+        rels = {card.table, *([card.structure] if card.structure else [])}
+        for split in sorted(names):
+            folder = f"{(card.splits or 'splits').rstrip('/')}/{split}"
+            test = next(
+                (
+                    f
+                    for f in TEST_FILES
+                    if (root / folder / f).is_file() or f"{folder}/{f}" in card.files
+                ),
+                TEST_FILES[0],
+            )
+            rels.update(f"{folder}/{name}" for name in ("train.txt", "tune.txt", test))
+        for rel in sorted(rels):
+            files[f"{card.name}/{rel}"] = fetch(root, rel, card.files.get(rel), download=fetching)
+    if aa_index:
+        files[f"{AAINDEX_FOLDER}/{AAINDEX_FILE}"] = fetch(
+            base / AAINDEX_FOLDER, AAINDEX_FILE, AAINDEX_SOURCE, download=download
+        )
+    return files
+
+
+def gather(files: dict[str, tuple[Path, str]], target: Path) -> dict[str, str]:
+    """Hard link (else copy) each file into `target`; returns rel -> 'sha256:<hex>'."""
+    for rel, (source, _) in sorted(files.items()):
+        dest = target / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, dest)
+        except OSError:
+            shutil.copy2(source, dest)
+    return {rel: checksum for rel, (_, checksum) in sorted(files.items())}

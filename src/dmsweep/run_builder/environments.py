@@ -1,0 +1,444 @@
+"""How a job gets its Python: one small interface, four strategies, one registry.
+
+Each strategy prepares what the job needs once, at build time, and says how the job wrapper
+finds its interpreter (`EnvRef`); the wrapper's shell fragment for it is the template
+`templates/env/<strategy>.sh.j2`.
+
+- `tarball`: a relocatable copy of this machine's Python (interpreter, stdlib, the shared
+  libraries its extension modules need, and the site-packages a *job* needs: `JOB_PACKAGES`
+  and their dependencies), rpath patched to `$ORIGIN/../lib`, tarred and compressed. Needs a
+  glibc on the execute node at least as new as this machine's.
+- `wheelhouse`: the same packages as wheels (plus pip); the job installs them into its scratch
+  folder with the node's own `python3.X` (same minor version as this machine's).
+- `container`: only an image reference (`universe = container`); the image brings Python.
+- `shared`: this machine's interpreter in place, for pools that share its filesystem (the
+  personal pool): nothing to build or transfer, for tests and demos.
+
+Tarballs and wheelhouses are built once per content key (Python version and build, the exact
+package versions, this module's format version) into `<cache>/envs/` (`DMSWEEP_CACHE_DIR`,
+default `~/.cache/dmsweep`) and hard linked (else symlinked) into run folders: never copied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from dmsweep.errors import ConfigError, DmsweepError
+from dmsweep.run_builder.spec import ENV_STRATEGIES, EnvironmentSpec
+
+JOB_PACKAGES: tuple[str, ...] = (
+    "tensorflow",
+    "keras",
+    "spektral",
+    "numpy",
+    "pandas",
+    "scipy",
+    "biopython",
+    "pyyaml",
+)
+"""What a training job imports; the environment holds these and their dependencies only."""
+JOB_IMPORTS: tuple[str, ...] = (
+    "tensorflow",
+    "keras",
+    "spektral",
+    "numpy",
+    "pandas",
+    "scipy",
+    "Bio",
+    "yaml",
+    "dmsweep.train",
+)
+"""Modules the preflight job imports to prove the environment works."""
+NEVER_IN_JOB_ENV = frozenset({"matplotlib", "seaborn", "pyarrow", "htcondor", "jupyter", "jinja2"})
+"""Submit-side packages: refused even when some job package would pull them in."""
+SKIPPED_FILES = ("tensorflow/include/",)
+"""Build-time-only parts of site-packages (C++ headers, 220 MB) left out of a tarball."""
+FORMAT_VERSION = 1
+"""Bump when the layout of a built environment changes, so cached ones are rebuilt."""
+COMPRESSION = os.environ.get("DMSWEEP_ENV_COMPRESSION", "zstd")
+"""`zstd` (default: unpacks about 3x faster than gzip, see docs/run-builder.md) or `gzip`."""
+GLIBC_LIBS = re.compile(
+    r"^(linux-vdso|ld-linux[-\w]*|lib(c|m|dl|rt|pthread|util|resolv|anl|nsl)\.so)"
+)
+"""Libraries that come with glibc on every node: never bundled."""
+LEFT_OUT_STDLIB = ("site-packages", "test", "idlelib", "tkinter", "turtledemo", "ensurepip")
+
+
+@dataclass(frozen=True)
+class EnvRef:
+    """A prepared environment, as the run folder's manifest and templates see it."""
+
+    strategy: str
+    python: str = "python3"
+    """The interpreter the wrapper runs: a path inside the unpacked tarball, an absolute path
+    for `shared`, a command name otherwise."""
+    python_version: str = f"{sys.version_info.major}.{sys.version_info.minor}"
+    files: tuple[str, ...] = ()
+    """Run-folder paths the job needs in its scratch folder (transferred by HTCondor)."""
+    image: str | None = None
+    key: str | None = None
+    cache_path: str | None = None
+    size_bytes: int = 0
+    link: str = "none"
+    """How `files` reference the cache: hardlink, symlink or none."""
+    packages: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def file_name(self) -> str | None:
+        return Path(self.files[0]).name if self.files else None
+
+    def to_manifest(self) -> dict[str, object]:
+        return asdict(self) | {"files": list(self.files)}
+
+
+class Strategy(Protocol):
+    name: ClassVar[str]
+
+    def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
+        """Build (or find in the cache) what the job needs and reference it from `env_dir`."""
+        ...
+
+
+def prepare_environment(
+    spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path | None = None
+) -> EnvRef:
+    """Prepare `spec`'s environment for a run folder whose environment folder is `env_dir`."""
+    try:
+        strategy = STRATEGIES[spec.strategy]
+    except KeyError:
+        raise ConfigError(
+            f"environment: strategy: expected one of {list(STRATEGIES)}, got {spec.strategy!r}"
+        ) from None
+    return strategy.prepare(spec, env_dir, cache_dir=cache_dir or default_env_cache())
+
+
+def default_env_cache() -> Path:
+    """`<DMSWEEP_CACHE_DIR or ~/.cache/dmsweep>/envs`."""
+    base = (
+        os.environ.get("DMSWEEP_CACHE_DIR")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dmsweep"
+    )
+    return Path(base).expanduser() / "envs"
+
+
+class Tarball:
+    name: ClassVar[str] = "tarball"
+
+    def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
+        dists = job_distributions()
+        packages = {_dist_name(d): d.version for d in dists}
+        key = _content_key(self.name, packages, extra=COMPRESSION)
+        suffix = ".tar.zst" if COMPRESSION == "zstd" else ".tar.gz"
+        name = f"python{_py_version()}-{key}{suffix}"
+        cached = _cached(cache_dir / name, lambda out: _build_tarball(out, dists))
+        link = _link(cached, env_dir / name)
+        return EnvRef(
+            strategy=self.name,
+            python="python/bin/python3",
+            files=(f"{env_dir.name}/{name}",),
+            key=key,
+            cache_path=str(cached),
+            size_bytes=cached.stat().st_size,
+            link=link,
+            packages=packages,
+        )
+
+
+class Wheelhouse:
+    name: ClassVar[str] = "wheelhouse"
+
+    def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
+        dists = job_distributions()
+        packages = {_dist_name(d): d.version for d in dists}
+        packages["pip"] = metadata.version("pip")
+        key = _content_key(self.name, packages)
+        name = f"wheelhouse-py{_py_version()}-{key}.tar"
+        cached = _cached(cache_dir / name, lambda out: _build_wheelhouse(out, packages))
+        link = _link(cached, env_dir / name)
+        return EnvRef(
+            strategy=self.name,
+            python=f"python{_py_version()}",
+            files=(f"{env_dir.name}/{name}",),
+            key=key,
+            cache_path=str(cached),
+            size_bytes=cached.stat().st_size,
+            link=link,
+            packages=packages,
+        )
+
+
+class Container:
+    name: ClassVar[str] = "container"
+
+    def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
+        if not spec.image:
+            raise ConfigError("environment: strategy container needs an image (e.g. docker://...)")
+        return EnvRef(strategy=self.name, python="python3", image=spec.image)
+
+
+class Shared:
+    name: ClassVar[str] = "shared"
+
+    def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
+        # sys.executable of a venv is its bin/python symlink: keep it (resolving it would
+        # leave the venv's site-packages behind)
+        return EnvRef(strategy=self.name, python=os.path.abspath(sys.executable))
+
+
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s for s in (Tarball(), Wheelhouse(), Container(), Shared())
+}
+assert set(STRATEGIES) == set(ENV_STRATEGIES), "spec.ENV_STRATEGIES and the registry disagree"
+
+
+def job_distributions(roots: tuple[str, ...] = JOB_PACKAGES) -> list[metadata.Distribution]:
+    """The installed distributions of `roots` and everything they require (markers evaluated
+    for this machine, no extras), sorted by name."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    found: dict[str, metadata.Distribution] = {}
+    todo = [(name, "job packages") for name in roots]
+    while todo:
+        name, wanted_by = todo.pop()
+        key = canonicalize_name(name)
+        if key in found:
+            continue
+        if key in NEVER_IN_JOB_ENV:
+            raise DmsweepError(f"environment: {wanted_by} requires {name}, a submit-side package")
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            raise DmsweepError(
+                f"environment: {name} (required by {wanted_by}) is not installed in "
+                f"{sys.prefix}; install the project there first (make install)"
+            ) from None
+        found[key] = dist
+        for text in dist.requires or ():
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append((req.name, _dist_name(dist)))
+    return [found[k] for k in sorted(found)]
+
+
+def _dist_name(dist: metadata.Distribution) -> str:
+    return dist.metadata["Name"]
+
+
+def _py_version() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _content_key(strategy: str, packages: dict[str, str], *, extra: str = "") -> str:
+    identity = {
+        "format": FORMAT_VERSION,
+        "strategy": strategy,
+        "python": sys.version,
+        "base_prefix": sys.base_prefix,
+        "platform": platform.platform(),
+        "packages": sorted(packages.items()),
+        "extra": extra,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _cached(path: Path, build: Callable[[Path], None]) -> Path:
+    """`path` if it exists, else built once (a lock keeps concurrent builders from racing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file():
+        return path
+    with _locked(path.with_name(path.name + ".lock")):
+        if path.is_file():
+            return path
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        started = time.perf_counter()
+        print(f"building {path.name} (once; cached in {path.parent}) ...", file=sys.stderr)
+        try:
+            build(partial)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+        size = path.stat().st_size / 1e6
+        print(
+            f"built {path.name}: {size:.0f} MB in {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+        )
+    return path
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _link(cached: Path, target: Path) -> str:
+    """Reference the cached file from the run folder: a hard link, else an absolute symlink."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(cached, target)
+        return "hardlink"
+    except OSError:
+        target.symlink_to(cached.resolve())
+        return "symlink"
+
+
+def _run(cmd: list[str], **kwargs: object) -> None:
+    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-5:])
+        raise DmsweepError(f"environment: {' '.join(cmd[:3])} ... failed:\n{tail}")
+
+
+def _build_tarball(out: Path, dists: list[metadata.Distribution]) -> None:
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".build-") as tmp:
+        root = Path(tmp) / "python"
+        _copy_interpreter(root)
+        site = root / "lib" / f"python{_py_version()}" / "site-packages"
+        for dist in dists:
+            _copy_distribution(dist, site)
+        compress = ["zstd", "-T0", "-3", "-q"] if COMPRESSION == "zstd" else ["gzip", "-6"]
+        with open(out, "wb") as stream:
+            tar = subprocess.Popen(["tar", "-C", tmp, "-cf", "-", "python"], stdout=subprocess.PIPE)
+            assert tar.stdout is not None
+            packed = subprocess.run(compress, stdin=tar.stdout, stdout=stream)
+            tar.stdout.close()
+            if tar.wait() != 0 or packed.returncode != 0:
+                raise DmsweepError(f"environment: packing {out.name} failed")
+
+
+def _copy_interpreter(root: Path) -> None:
+    """bin/python3.X, libpython, the stdlib (minus tests, IDLE, Tk) and the non-glibc shared
+    libraries its extension modules link, with rpaths pointing inside the copy."""
+    if shutil.which("patchelf") is None:
+        raise DmsweepError(
+            "environment: the tarball strategy needs patchelf (apt-get install patchelf)"
+        )
+    base = Path(sys.base_prefix)
+    version = _py_version()
+    (root / "bin").mkdir(parents=True)
+    (root / "lib").mkdir()
+    interpreter = root / "bin" / f"python{version}"
+    shutil.copy2(Path(sys._base_executable).resolve(), interpreter)  # type: ignore[attr-defined]
+    (root / "bin" / "python3").symlink_to(interpreter.name)
+    (root / "bin" / "python").symlink_to(interpreter.name)
+    if sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        libpython = base / "lib" / str(sysconfig.get_config_var("INSTSONAME"))
+        shutil.copy2(libpython, root / "lib" / libpython.name)
+    _run(["patchelf", "--set-rpath", "$ORIGIN/../lib", str(interpreter)])
+
+    stdlib = Path(
+        sysconfig.get_paths(vars={"base": str(base), "installed_base": str(base)})["stdlib"]
+    )
+    shutil.copytree(
+        stdlib,
+        root / "lib" / f"python{version}",
+        symlinks=True,
+        ignore=_ignore_in_stdlib(stdlib),
+    )
+    (root / "lib" / f"python{version}" / "site-packages").mkdir()
+    _bundle_shared_libraries(root / "lib" / f"python{version}" / "lib-dynload", root / "lib")
+
+
+def _ignore_in_stdlib(stdlib: Path) -> Callable[[str, list[str]], set[str]]:
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skipped = {n for n in names if n.startswith("_tkinter")}
+        if Path(folder) == stdlib:
+            skipped |= {n for n in names if n in LEFT_OUT_STDLIB or n.startswith("config-")}
+        return skipped
+
+    return ignore
+
+
+def _bundle_shared_libraries(dynload: Path, libdir: Path) -> None:
+    """Copy what lib-dynload's modules link beyond glibc (libssl, libffi, libsqlite3, ...) into
+    `libdir`, and point those modules (and the copies) at it."""
+    bundled: dict[str, Path] = {}
+    queue = sorted(dynload.glob("*.so"))
+    users = []
+    while queue:
+        elf = queue.pop()
+        needs = _linked_libraries(elf)
+        if needs and elf.parent == dynload:
+            users.append(elf)
+        for name, path in needs.items():
+            if name not in bundled:
+                bundled[name] = libdir / name
+                shutil.copy2(path, libdir / name)
+                queue.append(libdir / name)
+    for elf in users:
+        _run(["patchelf", "--set-rpath", "$ORIGIN/../..", str(elf)])
+    for copy in bundled.values():
+        copy.chmod(0o755)
+        _run(["patchelf", "--set-rpath", "$ORIGIN", str(copy)])
+
+
+def _linked_libraries(elf: Path) -> dict[str, Path]:
+    """Non-glibc shared libraries `elf` links (name -> resolved path on this machine)."""
+    result = subprocess.run(["ldd", str(elf)], capture_output=True, text=True)
+    libs = {}
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        linked = len(parts) >= 3 and parts[1] == "=>" and parts[2].startswith("/")
+        if linked and not GLIBC_LIBS.match(parts[0]):
+            libs[parts[0]] = Path(parts[2]).resolve()
+    return libs
+
+
+def _copy_distribution(dist: metadata.Distribution, site: Path) -> None:
+    files = dist.files
+    if files is None:
+        raise DmsweepError(f"environment: {_dist_name(dist)} has no RECORD; reinstall it with pip")
+    source_root = Path(str(dist.locate_file(""))).resolve()
+    for rel in files:
+        text = rel.as_posix()
+        if text.startswith("..") or any(text.startswith(skip) for skip in SKIPPED_FILES):
+            continue
+        source = source_root / text
+        if not source.is_file():
+            continue  # RECORD lists __pycache__ entries that may never have been written
+        target = site / text
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target, follow_symlinks=False)
+
+
+def _build_wheelhouse(out: Path, packages: dict[str, str]) -> None:
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".build-") as tmp:
+        wheels = Path(tmp) / "wheelhouse"
+        pins = [f"{name}=={version}" for name, version in sorted(packages.items())]
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "--wheel-dir",
+                str(wheels),
+                *pins,
+            ]
+        )
+        (wheels / "requirements.txt").write_text("\n".join(pins) + "\n")
+        _run(["tar", "-C", tmp, "-cf", str(out), "wheelhouse"])

@@ -1,0 +1,302 @@
+"""Sweep spec -> one new, self-contained run folder (file names: `runfiles.py`).
+
+Everything is validated and resolved (spec, expansion, data files) before the folder is
+created; the folder is created exclusively (an existing one is never overwritten) and removed
+again if anything fails while it is being written.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dmsweep
+from dmsweep.errors import ConfigError
+from dmsweep.jobfiles import JobPaths
+from dmsweep.run_builder import runfiles
+from dmsweep.run_builder.datafiles import gather, needed_files
+from dmsweep.run_builder.environments import JOB_IMPORTS, EnvRef, prepare_environment
+from dmsweep.run_builder.expand import PlannedBatch, PlannedTraining, estimate, expand, plan_batches
+from dmsweep.run_builder.queuefile import QUEUE_VARS, QueueLine, write_queue
+from dmsweep.run_builder.render import render
+from dmsweep.run_builder.runfiles import RunPaths
+from dmsweep.run_builder.spec import SweepSpec, load_spec
+
+MANIFEST_FORMAT = 1
+REUSED_BATCH = "reused"
+"""jobs.csv batch_id of a training whose valid results were linked in from an earlier run."""
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    runs_dir: Path = Path("runs")
+    data_dir: Path | None = None
+    name: str | None = None
+    """Folder name (default `<spec name>-<YYYYmmdd-HHMMSS>`)."""
+    reuse_results: Sequence[Path] = ()
+    """Earlier run folders: trainings with valid results there are linked in, not queued."""
+    cache_dir: Path | None = None
+    """Where built environments are cached (default: `environments.default_env_cache()`)."""
+    log: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr))
+
+
+def dry_run(spec_path: Path | str) -> list[str]:
+    """What `run_builder SPEC --dry-run` prints: counts per model type and the estimate."""
+    spec = load_spec(spec_path)
+    trainings = expand(spec)
+    per_job = spec.trainings_per_job_by_model or spec.trainings_per_job
+    lines = [f"{spec.name}: {spec.path}", *estimate(trainings, per_job).lines()]
+    return lines
+
+
+def build_run(spec_path: Path | str, options: BuildOptions | None = None) -> Path:
+    """Write a new run folder for the spec; returns its path."""
+    options = options or BuildOptions()
+    started = time.perf_counter()
+    spec = load_spec(spec_path)
+    trainings = expand(spec)
+    reused = _reusable(trainings, options.reuse_results)
+    todo = [t for t in trainings if t.job_id not in reused]
+    batches = plan_batches(todo, spec.trainings_per_job_by_model or spec.trainings_per_job)
+    data = needed_files([t.config for t in todo], data_dir=options.data_dir)
+    now = datetime.now().astimezone()
+    name = options.name or f"{spec.name}-{now:%Y%m%d-%H%M%S}"
+    if not _NAME.match(name):
+        raise ConfigError(f"run name {name!r}: expected letters, digits, '.', '_', '-'")
+
+    paths = RunPaths(Path(options.runs_dir) / name)
+    paths.root.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        paths.root.mkdir()
+    except FileExistsError:
+        raise ConfigError(
+            f"{paths.root} already exists: refusing to overwrite it (choose another --name)"
+        ) from None
+    try:
+        _write(spec, paths, trainings, batches, reused, data, now, options)
+    except BaseException:
+        shutil.rmtree(paths.root, ignore_errors=True)
+        raise
+    options.log(
+        f"{len(trainings):,} trainings ({len(reused):,} reused) in {len(batches):,} jobs, "
+        f"written in {time.perf_counter() - started:.1f} s"
+    )
+    return paths.root
+
+
+def _write(
+    spec: SweepSpec,
+    paths: RunPaths,
+    trainings: list[PlannedTraining],
+    batches: list[PlannedBatch],
+    reused: Mapping[str, Path],
+    data: Mapping[str, tuple[Path, str]],
+    now: datetime,
+    options: BuildOptions,
+) -> None:
+    for folder in (paths.results, paths.logs):
+        folder.mkdir()
+    shutil.copy2(spec.path, paths / runfiles.SPEC_COPY)
+    requirements = _requirement_classes(batches)
+    lines = [_queue_line(b, requirements) for b in batches]
+    write_queue(paths.queue, lines)
+    _write_jobs_csv(paths.jobs_csv, batches, [t for t in trainings if t.job_id in reused])
+    for job_id, source in reused.items():
+        _link_tree(source, paths.results / job_id)
+    checksums = gather(dict(data), paths / runfiles.DATA)
+    (paths / runfiles.DATA).mkdir(exist_ok=True)
+    version, commit, dirty = _copy_code(paths / runfiles.CODE)
+    env = prepare_environment(spec.environment, paths / runfiles.ENV, cache_dir=options.cache_dir)
+
+    models = Counter(t.config.model for t in trainings)
+    run = {
+        "name": paths.root.name,
+        "created": now.isoformat(timespec="seconds"),
+        "version": version,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "spec_file": spec.path.name,
+        "spec_path": str(spec.path.resolve()),
+        "description": spec.description,
+        "trainings": len(trainings),
+        "reused": len(reused),
+        "queued": sum(len(b.trainings) for b in batches),
+        "batches": len(batches),
+        "models": dict(models),
+        "preflight": spec.preflight,
+    }
+    context = _template_context(run, env, requirements, spec)
+    paths.submit_file.write_text(render("sweep.sub.j2", **context))
+    paths.wrapper.write_text(render("run_job.sh.j2", **context))
+    paths.wrapper.chmod(0o755)
+    (paths / runfiles.README).write_text(render("README.md.j2", **context))
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        **run,
+        "created_utc": now.astimezone(UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "environment": env.to_manifest(),
+        "data": checksums,
+        "requirement_classes": requirements,
+        "queue_vars": list(QUEUE_VARS),
+        "max_idle": spec.max_idle,
+        "max_materialize": spec.max_materialize,
+        "reused_from": sorted({str(p.parent.parent.resolve()) for p in reused.values()}),
+    }
+    paths.manifest.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def template_files() -> dict[str, str]:
+    """Run-folder names the templates refer to (one place: runfiles.py)."""
+    return {
+        "wrapper": runfiles.WRAPPER,
+        "results": runfiles.RESULTS,
+        "logs": runfiles.LOGS,
+        "events_log": runfiles.EVENTS_LOG,
+        "queue": runfiles.QUEUE,
+        "submit": runfiles.SUBMIT,
+        "code": runfiles.CODE,
+        "data": runfiles.DATA,
+        "jobs_csv": runfiles.JOBS_CSV,
+        "manifest": runfiles.MANIFEST,
+        "spec_copy": runfiles.SPEC_COPY,
+        "preflight": runfiles.PREFLIGHT,
+        "preflight_report": runfiles.PREFLIGHT_REPORT,
+    }
+
+
+def _template_context(
+    run: dict[str, Any], env: EnvRef, requirements: list[str], spec: SweepSpec
+) -> dict[str, Any]:
+    files = template_files()
+    transfer = [files["code"], files["data"], *env.files]
+    return {
+        "run": run,
+        "env": env,
+        "files": files,
+        "transfer_input": transfer,
+        "scratch_inputs": [*transfer[:2], *(Path(f).name for f in env.files)],
+        "requirement_classes": requirements,
+        "any_gpus": any(r.gpus for r in spec.resources.values()),
+        "max_idle": spec.max_idle,
+        "max_materialize": spec.max_materialize,
+        "queue_vars": QUEUE_VARS,
+        "imports": list(JOB_IMPORTS),
+    }
+
+
+def _requirement_classes(batches: Sequence[PlannedBatch]) -> list[str]:
+    """Distinct `requirements` expressions in first-use order ("True" when a batch has none)."""
+    classes = dict.fromkeys(_requirement(b) for b in batches)
+    return list(classes) or ["True"]
+
+
+def _requirement(batch: PlannedBatch) -> str:
+    text = batch.resources.requirements
+    return "True" if not text else " ".join(text.split())
+
+
+def _queue_line(batch: PlannedBatch, requirements: list[str]) -> QueueLine:
+    res = batch.resources
+    configs = tuple({**t.config.to_flat(), "job_id": t.job_id} for t in batch.trainings)
+    return QueueLine(
+        batch_id=batch.batch_id,
+        cpus=res.cpus,
+        memory_mb=res.memory_mb,
+        disk_mb=res.disk_mb,
+        gpus=res.gpus,
+        req=requirements.index(_requirement(batch)),
+        configs=configs,
+    )
+
+
+def _write_jobs_csv(
+    path: Path, batches: Sequence[PlannedBatch], reused: Sequence[PlannedTraining]
+) -> None:
+    rows = [(t, b.batch_id) for b in batches for t in b.trainings]
+    rows += [(t, REUSED_BATCH) for t in reused]
+    flats = [t.config.to_flat() for t, _ in rows]
+    keys = sorted({k for flat in flats for k in flat})
+    with open(path, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["job_id", "batch_id", *keys])
+        for (training, batch_id), flat in zip(rows, flats, strict=True):
+            writer.writerow([training.job_id, batch_id, *(_cell(flat.get(k)) for k in keys)])
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    return value
+
+
+def _reusable(trainings: Sequence[PlannedTraining], runs: Sequence[Path]) -> dict[str, Path]:
+    """job_id -> its valid result folder in one of the earlier runs."""
+    found: dict[str, Path] = {}
+    for run in runs:
+        results = RunPaths(Path(run)).results
+        if not results.is_dir():
+            raise ConfigError(f"--reuse-results {run}: not a run folder (no {runfiles.RESULTS}/)")
+        for training in trainings:
+            folder = results / training.job_id
+            if training.job_id not in found and JobPaths(folder).is_complete():
+                found[training.job_id] = folder
+    return found
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, copy_function=link)
+
+
+def _copy_code(target: Path) -> tuple[str, str | None, bool]:
+    """Copy the dmsweep package (and a dist-info, so its version resolves) to `target`."""
+    package = Path(dmsweep.__file__).resolve().parent
+    shutil.copytree(package, target / "dmsweep", ignore=shutil.ignore_patterns("__pycache__"))
+    version = dmsweep.__version__
+    info = target / f"dmsweep-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: dmsweep\nVersion: {version}\n")
+    commit, dirty = _git_state(package)
+    return version, commit, dirty
+
+
+def _git_state(folder: Path) -> tuple[str | None, bool]:
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if head.returncode != 0:
+            return None, False
+        status = subprocess.run(
+            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no", "."],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return head.stdout.strip(), bool(status.stdout.strip())
+    except (OSError, subprocess.TimeoutExpired):
+        return None, False

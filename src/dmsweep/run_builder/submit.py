@@ -1,0 +1,73 @@
+"""`run_builder submit RUN`: the whole queue as one cluster, optionally after a preflight job.
+
+The preflight job runs the wrapper with --preflight on the first training of each model type
+(unpack the environment, import everything, load the data, train one epoch) and the sweep goes
+out only if it succeeds. Each submission is recorded in submissions.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dmsweep.errors import SchedulerError
+from dmsweep.run_builder import condor
+from dmsweep.run_builder.run import Run
+from dmsweep.run_builder.runfiles import PREFLIGHT_REPORT
+from dmsweep.run_builder.submissions import Submission, read_submissions, record_submission
+
+PREFLIGHT_TIMEOUT_S = 3600.0
+
+
+def submit_run(
+    run: Run,
+    *,
+    preflight: bool | None = None,
+    force: bool = False,
+    preflight_timeout_s: float = PREFLIGHT_TIMEOUT_S,
+    log: Callable[[str], None] = print,
+) -> Submission:
+    """Submit every queue line as one cluster; `preflight` None follows the spec."""
+    earlier = [s for s in read_submissions(run.paths) if s.kind == "sweep"]
+    if earlier and not force:
+        raise SchedulerError(
+            f"{run.name} was submitted already (cluster {earlier[-1].cluster}): use "
+            "run_builder resubmit for what is missing, or submit --force to queue it all again"
+        )
+    if preflight if preflight is not None else bool(run.manifest.get("preflight")):
+        run_preflight(run, timeout_s=preflight_timeout_s, log=log)
+    lines = run.queue
+    cluster = condor.submit(run.paths.root, lines)
+    submission = Submission.of(cluster, "sweep", lines)
+    record_submission(run.paths, submission)
+    trainings = sum(len(line.configs) for line in lines)
+    log(f"submitted {len(lines):,} jobs ({trainings:,} trainings) as cluster {cluster}")
+    return submission
+
+
+def run_preflight(run: Run, *, timeout_s: float, log: Callable[[str], None] = print) -> None:
+    """Submit the preflight job and wait for it; SchedulerError (with its stderr) if it fails."""
+    line = run.preflight_line()
+    cluster = condor.submit(run.paths.root, [line], preflight=True)
+    record_submission(run.paths, Submission.of(cluster, "preflight", [line]))
+    log(f"preflight job {cluster}.0 submitted ({len(line.configs)} trainings, one epoch each)")
+    event = condor.wait_for(run.paths.events_log, cluster, timeout_s=timeout_s)
+    report = run.paths.preflight / PREFLIGHT_REPORT
+    exit_code = event.attrs.get("ReturnValue") if event.kind == "terminated" else None
+    if event.kind == "held":
+        condor.remove([(cluster, 0)], reason="dmsweep preflight held")
+    if event.kind != "terminated" or exit_code != 0 or not report.is_file():
+        why = event.attrs.get("HoldReason") or f"{event.kind}, exit code {exit_code}"
+        raise SchedulerError(
+            f"preflight job {cluster}.0 failed ({why}); the sweep was not submitted. "
+            f"Its stderr ends: {_tail(run, cluster)}"
+        )
+    log(f"preflight passed: {report.read_text().strip()}")
+
+
+def _tail(run: Run, cluster: int, lines: int = 5) -> str:
+    err = run.paths.logs / f"preflight.{cluster}.err"
+    try:
+        text = err.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return f"(no {err.name})"
+    return " | ".join(text[-lines:]) or "(empty)"
