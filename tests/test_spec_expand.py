@@ -108,6 +108,11 @@ def test_fast_path_matches_train_config(resampling, main) -> None:
             plain = TrainConfig.from_flat(t.config.to_flat())
             assert plain == t.config
             assert plain.job_id == t.job_id == t.config.job_id
+            assert t.flat == t.config.to_flat()
+    first = main[1][0]
+    first.flat["encoding"].append("mutated")
+    first.flat["seed"] = -1
+    assert first.flat == first.config.to_flat()  # a fresh copy each time
 
 
 def test_fast_path_falls_back_when_hashing_disagrees(tmp_path: Path, monkeypatch) -> None:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from dmsweep.config import (
@@ -32,6 +32,14 @@ class PlannedTraining:
     job_id: str
     config: TrainConfig
     resources: Resources
+    _flat: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def flat(self) -> dict[str, Any]:
+        """`config.to_flat()` (a fresh copy), without recomputing it from the dataclasses."""
+        if self._flat is None:
+            object.__setattr__(self, "_flat", self.config.to_flat())
+        return {k: list(v) if type(v) is list else v for k, v in self._flat.items()}  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)
@@ -74,13 +82,13 @@ def _expand_all(spec: SweepSpec) -> list[PlannedTraining]:
         fixed, combos = _block_combos(spec, block, shared_points)
         for combo in combos:
             try:
-                config, job = builder.build(index, fixed, combo, source=block.where)
+                config, job, flat = builder.build(index, fixed, combo, source=block.where)
             except ConfigError as err:
                 shown = ", ".join(f"{k}={v}" for k, v in combo.items())
                 suffix = f" (combination: {shown})" if shown else ""
                 raise ConfigError(f"{spec.path}: {err}{suffix}") from None
             if job not in out:
-                out[job] = PlannedTraining(job_id=job, config=config, resources=resources)
+                out[job] = PlannedTraining(job, config, resources, flat)
     if not out:
         raise ConfigError(f"{spec.path}: models: the spec yields no trainings")
     return list(out.values())
@@ -105,65 +113,88 @@ class _ConfigBuilder:
             )
             for model in MODEL_PARAMS
         }
-        self.sections: dict[tuple[Any, ...], tuple[Any, list[tuple[str, str]]]] = {}
+        self.layouts: dict[tuple[Any, ...], tuple[tuple[str, ...], ...] | None] = {}
+        self.sections: dict[tuple[Any, ...], _Section] = {}
+        self.prefixes: dict[tuple[Any, ...], int] = {}
         self.fast = True
+
+    def _layout(self, fixed: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+        """Per section: (cache-key prefix, the combination keys it takes); None if a key
+        belongs to no section. The prefix holds the section's fixed values, so data and
+        optimiser sections are shared across model blocks."""
+        model = fixed["model"]
+        names = self.names[model]
+        if not set(keys) <= set().union(*names) | {"model", "seed"}:
+            return None
+        layout = []
+        for i in range(3):
+            taken = tuple(k for k in keys if k in names[i])
+            constant = tuple(
+                (k, fixed[k]) for k in sorted(fixed) if k in names[i] and k not in taken
+            )
+            prefix = (i, model if i == 0 else "", constant, taken)
+            layout.append((self.prefixes.setdefault(prefix, len(self.prefixes)), taken))
+        return tuple(layout)
 
     def build(
         self, block: int, fixed: Mapping[str, Any], combo: Mapping[str, Any], *, source: str
-    ) -> tuple[TrainConfig, str]:
+    ) -> tuple[TrainConfig, str, dict[str, Any]]:
         model = fixed["model"]
-        names = self.names[model]
-        parts = tuple(
-            (block, i, tuple((k, _hashable(v)) for k, v in combo.items() if k in names[i]))
-            for i in range(3)
-        )
-        seed = combo.get("seed", fixed.get("seed", 7))
-        cached = [self.sections.get(p) for p in parts]
-        known = set().union(*names) | {"model", "seed"}
+        keys = tuple(combo)
+        try:
+            layout = self.layouts[(block, keys)]
+        except KeyError:
+            layout = self.layouts[(block, keys)] = self._layout(fixed, keys)
+        seed = combo["seed"] if "seed" in combo else fixed.get("seed", 7)
+        if layout is not None and self.fast and type(seed) is int:
+            parts = [(prefix, tuple([combo[k] for k in taken])) for prefix, taken in layout]
+            cached = [self.sections.get(p) for p in parts]
+            if None not in cached:
+                p, d, o = cached  # type: ignore[misc]
+                config = TrainConfig(params=p.obj, data=d.obj, optim=o.obj, seed=seed)
+                return config, _fast_job_id(model, seed, cached), _flat(model, seed, cached)
+        config = TrainConfig.from_flat({**fixed, **combo}, source=source)
+        job = config.job_id
+        if layout is None or not self.fast or type(seed) is not int:
+            return config, job, config.to_flat()
+        built = [_section(obj) for obj in (config.params, config.data, config.optim)]
         if (
-            not self.fast
-            or any(c is None for c in cached)
-            or not set(combo) <= known
-            or type(seed) is not int
+            _fast_job_id(model, config.seed, built) != job
+            or _flat(model, config.seed, built) != config.to_flat()
         ):
-            config = TrainConfig.from_flat({**fixed, **combo}, source=source)
-            sections = (config.params, config.data, config.optim)
-            for part, section in zip(parts, sections, strict=True):
-                self.sections[part] = (section, _canonical_section(section))
-            job = config.job_id
-            if (
-                self.fast
-                and _fast_job_id(model, config.seed, [self.sections[p] for p in parts]) != job
-            ):
-                self.fast = False  # dmsweep.config changed its hashing: stay on the plain path
-            return config, job
-        (params, _), (data, _), (optim, _) = cached  # type: ignore[misc]
-        config = TrainConfig(params=params, data=data, optim=optim, seed=seed)
-        return config, _fast_job_id(model, seed, cached)  # type: ignore[arg-type]
+            self.fast = False  # dmsweep.config changed how it flattens or hashes: plain path
+            return config, job, config.to_flat()
+        for part, section in zip(parts, built, strict=True):
+            self.sections.setdefault(part, section)
+        return config, job, _flat(model, config.seed, built)
 
 
-def _hashable(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(value)
-    if isinstance(value, float):
-        return ("float", value)  # keep 3.0 and 3 apart: they may coerce differently
-    return value
+@dataclass(frozen=True)
+class _Section:
+    """One validated config section: its job-id JSON fragments and its part of to_flat()."""
+
+    obj: Any
+    fragments: tuple[str, ...]
+    """'"key":<canonical JSON>' per set field; sorting them sorts by key."""
+    items: tuple[tuple[str, Any], ...]
+    """(key, value) per set field as to_flat() has it (lists as tuples here)."""
+    lists: tuple[str, ...]
+    """Keys whose to_flat() value is a list."""
 
 
-def _canonical_section(section: Any) -> list[tuple[str, str]]:
-    """(key, '"key":value') JSON fragments of the canonical (job-id) form of one section's
-    part of `TrainConfig.to_flat`: floats by repr, tuples as lists, None left out."""
-    out = []
-    for f in fields(section):
-        value = getattr(section, f.name)
-        if value is not None:
-            value = _canonical(list(value) if isinstance(value, tuple) else value)
-            out.append((f.name, _fragment(f.name, value)))
-    return out
-
-
-def _fragment(key: str, value: Any) -> str:
-    return f"{json.dumps(key)}:{json.dumps(value, sort_keys=True, separators=(',', ':'))}"
+def _section(obj: Any) -> _Section:
+    fragments, items, lists = [], [], []
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if value is None:
+            continue
+        if isinstance(value, tuple | list):
+            lists.append(f.name)
+            value = tuple(value)
+        items.append((f.name, value))
+        canonical = _canonical(list(value) if isinstance(value, tuple) else value)
+        fragments.append(f"{json.dumps(f.name)}:{json.dumps(canonical, separators=(',', ':'))}")
+    return _Section(obj, tuple(fragments), tuple(items), tuple(lists))
 
 
 def _canonical(value: Any) -> Any:
@@ -175,14 +206,30 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def _fast_job_id(model: str, seed: int, sections: list[tuple[Any, list[tuple[str, str]]]]) -> str:
+_MODEL_FRAGMENTS = {model: f'"model":{json.dumps(model)}' for model in MODEL_PARAMS}
+
+
+def _fast_job_id(model: str, seed: int, sections: list[_Section]) -> str:
     """`dmsweep.config.job_id` of the config: sha256 of its sorted compact canonical JSON."""
-    items = [("model", f'"model":{json.dumps(model)}'), ("seed", f'"seed":{int(seed)}')]
-    for _section, fragments in sections:
-        items.extend(fragments)
-    items.sort()
-    text = "{" + ",".join(fragment for _key, fragment in items) + "}"
+    fragments = [_MODEL_FRAGMENTS.get(model) or f'"model":{json.dumps(model)}', f'"seed":{seed:d}']
+    for section in sections:
+        fragments.extend(section.fragments)
+    fragments.sort()
+    text = "{" + ",".join(fragments) + "}"
     return f"{model}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def _flat(model: str, seed: int, sections: list[_Section]) -> dict[str, Any]:
+    """`TrainConfig.to_flat()` assembled from cached section parts."""
+    items = [("model", model), ("seed", seed)]
+    for section in sections:
+        items.extend(section.items)
+    items.sort()
+    flat = dict(items)
+    for section in sections:
+        for key in section.lists:
+            flat[key] = list(flat[key])
+    return flat
 
 
 def _block_combos(
