@@ -130,6 +130,11 @@ BAD = {
         "models: {linear: {}, fc: {}}\ngrid: {units: {values: [10], when: {model: cnn}}}\n",
         "grid.units.when.model: 'cnn' is not a model of this spec (linear, fc)",
     ),
+    "condition that leaves an axis no model": (
+        "models: {linear: {}, fc: {}, cnn: {}}\n"
+        "grid: {filters: {values: [8], when: {model: fc}}}\n",
+        "grid.filters.when.model: filters applies to none of the models this condition allows",
+    ),
     # parameters that apply to no model
     "spec-level key for no model": (
         "models: {linear: {}, fc: {}}\ngrid: {filters: [32]}\n",

@@ -655,7 +655,16 @@ class _Parser:
                 if default is not None and key in flat_keys(model):
                     possible[key].add(default)
         all_axes = [*axes, *(a for b in blocks for a in b.axes)]
+        block_of = {id(a): b.model for b in blocks for a in b.axes}
         for axis in all_axes:
+            if "model" in axis.when:
+                models = [block_of[id(axis)]] if id(axis) in block_of else list(self.models)
+                reach = [m for m in models if m in axis.when["model"] and axis.key in flat_keys(m)]
+                if not reach:
+                    raise SpecError(
+                        f"{axis.where}.when.model",
+                        f"{axis.key} applies to none of the models this condition allows",
+                    )
             for cond_key, cond_values in axis.when.items():
                 cwhere = f"{axis.where}.when.{cond_key}"
                 if cond_key not in set_keys:
