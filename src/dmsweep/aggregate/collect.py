@@ -176,7 +176,8 @@ def read_job_folder(path: str, name: str) -> tuple[dict[str, Any], tuple[str, in
         else:
             _add_metrics(record, metrics, name, notes)
             if config_problem:
-                _set(record, CORRUPT, f"{config_problem}: parameters unknown")
+                earlier = record["detail"] + "; " if record["status"] == CORRUPT else ""
+                _set(record, CORRUPT, f"{earlier}{config_problem}: parameters unknown")
     elif jobfiles.ERROR in loaded:
         error, e_problem = loaded[jobfiles.ERROR]
         _set(record, FAILED, _error_detail(error, e_problem))

@@ -97,7 +97,7 @@ def _from_condor(job: str, run: RunInfo, tmp: str) -> dict[str, Any]:
         if not run.has_event_log:
             why = "no job folder; no HTCondor event log to say more"
         else:
-            why = f"no job folder; its batch {batch} is not in the HTCondor event log"
+            why = f"no job folder; batch {batch} has no HTCondor record (never submitted?)"
         return {"outcome": NEVER_RAN, "detail": why, "folder": ""}
     where = f"HTCondor job {record.cluster}.{record.proc} (batch {batch})"
     state, evictions = record.state, record.evictions or 0
