@@ -398,3 +398,14 @@ def test_estimate_scales_with_data_and_epochs(tmp_path: Path) -> None:
     )
     small, large = (estimate([t]).cpu_hours for t in expand(spec))
     assert small < large
+
+
+def test_replaced_spec_is_expanded_afresh(tmp_path: Path) -> None:
+    import dataclasses
+
+    from dmsweep.run_builder.spec import Resources
+
+    spec = spec_of(tmp_path, "models: {linear: {}}\n")
+    bigger = dataclasses.replace(spec, resources={"default": Resources(memory_mb=9999)})
+    assert expand(bigger)[0].resources.memory_mb == 9999
+    assert expand(spec)[0].resources.memory_mb == 2048

@@ -192,7 +192,10 @@ class SweepSpec:
     """The parsed YAML as written (for the run folder's manifest)."""
     trainings_per_job_by_model: Mapping[str, int] = field(default_factory=dict)
     """"default" (= trainings_per_job) plus per-model values; pass it to `plan_batches`."""
-    _trainings: tuple[PlannedTraining, ...] | None = field(default=None, compare=False, repr=False)
+    _trainings: tuple[PlannedTraining, ...] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
+    """The expansion, cached by load_spec (not carried over by dataclasses.replace)."""
 
     @property
     def models(self) -> tuple[str, ...]:
