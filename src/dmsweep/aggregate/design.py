@@ -143,17 +143,26 @@ def use_log_scale(values: pd.Series) -> bool:
     return bool(len(finite)) and finite.min() > 0 and finite.max() / finite.min() >= 10
 
 
+def is_continuous(values: pd.Series, *, max_levels: int = MAX_LEVELS) -> bool:
+    """Numeric with more than `max_levels` distinct values, or more than 6 that each occur
+    about once (values sampled from a range rather than a grid)."""
+    if not is_numeric(values):
+        return False
+    distinct = values.nunique()
+    return distinct > max_levels or (distinct > 6 and values.count() < 1.5 * distinct)
+
+
 def levels(values: pd.Series, *, max_levels: int = MAX_LEVELS, bins: int = 6) -> pd.Series:
     """Group labels for an axis: its values, or quantile bins when numeric and continuous.
 
     Bins are on a log scale when `use_log_scale`; labels are the bins' geometric or
     arithmetic centres, so the result stays numeric and sortable. Missing values stay NaN.
     """
-    if not is_numeric(values) or values.nunique() <= max_levels:
+    if not is_continuous(values, max_levels=max_levels):
         return values
     log = use_log_scale(values)
     x = np.log10(values) if log else values.astype(float)
-    codes = pd.qcut(x, q=bins, duplicates="drop")
+    codes = pd.qcut(x, q=min(bins, values.nunique() // 2), duplicates="drop")
     centres = codes.map(lambda interval: interval.mid).astype(float)
     return 10**centres if log else centres
 

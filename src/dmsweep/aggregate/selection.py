@@ -37,10 +37,11 @@ def configurations(
     parameters. Rows without a finite `metric` do not count.
     """
     param_keys = list(param_keys)
-    if metric not in summary.columns:
-        raise KeyError(metric)
-    df = with_split_columns(summary[summary["status"].eq("ok")])
-    df = df[np.isfinite(pd.to_numeric(df[metric], errors="coerce"))]
+    if metric in summary.columns:
+        df = with_split_columns(summary[summary["status"].eq("ok")])
+        df = df[np.isfinite(pd.to_numeric(df[metric], errors="coerce"))]
+    else:
+        df = summary.iloc[:0]
     if df.empty:
         return pd.DataFrame(columns=["model", "config", "n_replicates", "job_id", "folder"])
     axes = candidate_axes(df, param_keys)

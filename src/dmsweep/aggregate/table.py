@@ -73,7 +73,9 @@ def summary_table(
 ) -> pd.DataFrame:
     """The rows of trained models (status ok or diverged), columns in the documented order."""
     trained = records[records["status"].isin(TRAINED)]
-    summary = trained.drop(columns=["folder"])
+    summary = trained.drop(columns=["folder"]).reindex(
+        columns=list(dict.fromkeys([*trained.columns.drop("folder"), "model"]))
+    )
     base = os.fspath(Path(results).resolve())
     summary["folder"] = [os.path.join(base, name) for name in trained.index]
     if run is not None:
@@ -195,6 +197,8 @@ def available_resources(data: pd.DataFrame) -> tuple[str, ...]:
 def resource_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Per model type: n and the median, 95th percentile and maximum of each resource."""
     resources = available_resources(summary)
+    if summary.empty:
+        return pd.DataFrame()
     rows = []
     for model, group in summary.groupby("model", sort=True):
         row: dict[str, object] = {"model": model, "n": len(group)}

@@ -142,9 +142,9 @@ def draw_effect(ax, eff: Effect, *, color: str) -> None:
     ax.scatter(px, eff.values, s=10, alpha=0.5, color=color, linewidths=0, rasterized=True)
     if np.isfinite(sd).any():
         ax.fill_between(xs, means - sd, means + sd, color=color, alpha=0.15, linewidth=0)
-    ax.errorbar(
-        xs, means, yerr=[means - low, high - means], color="k", marker="o", ms=4, capsize=3, lw=1
-    )
+    # vlines, not errorbar: errorbar with array errors warns under NumPy 1.25+ (matplotlib 3.11)
+    ax.vlines(xs, low, high, color="k", lw=1)
+    ax.plot(xs, means, color="k", marker="o", ms=4, lw=1)
     set_axis(ax, eff.axis, log=eff.log)
     ax.set_ylabel(label(eff.y))
     if not eff.numeric:

@@ -159,8 +159,8 @@ def draw(record: ImportanceFigure, ctx: PlotContext) -> Figure:
             high = np.append(high, panel.noise[2])
             colors.append("#999999")
         y = np.arange(len(names))[::-1]
-        err = np.clip([share - low, high - share], 0, None)
-        ax.barh(y, share, xerr=err, color=colors, alpha=0.8, capsize=3)
+        ax.barh(y, share, color=colors, alpha=0.8)
+        ax.hlines(y, low, high, color="k", lw=1.2)  # the 95 % interval
         ax.set_yticks(y, names)
         ax.set_xlim(0, 1)
         ax.set_xlabel(f"fraction of variance of {label(panel.metric)}")
