@@ -51,8 +51,10 @@ def run_trainings(
     command: Sequence[str] | None = None,
 ) -> list[JobOutcome]:
     """Train each config in turn; one outcome per config, in order. Never raises for a
-    failed training (its folder holds error.json); only for a broken output location."""
-    log: Log = _stderr if options.verbose else _quiet
+    failed training (its folder holds error.json); only for a broken output location.
+
+    Skips and failures are always reported on stderr; epoch lines only when verbose.
+    """
     threads = configure_threads(options.threads)
     cache = DataCache(options.data_dir)
     base = base_provenance(None if command is None else list(command))
@@ -60,9 +62,9 @@ def run_trainings(
     for config in configs:
         outcome = train_one(config, options=options, cache=cache, base=base, threads=threads)
         if outcome.skipped:
-            log(f"{outcome.job_id}: valid results exist, skipped (use --force to retrain)")
+            _stderr(f"{outcome.job_id}: valid results exist, skipped (use --force to retrain)")
         elif not outcome.ok:
-            log(f"{outcome.job_id}: FAILED: {outcome.error}")
+            _stderr(f"{outcome.job_id}: FAILED: {outcome.error}")
         outcomes.append(outcome)
     return outcomes
 

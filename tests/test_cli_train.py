@@ -1,0 +1,106 @@
+"""`dmsweep train`: configs from files and --set, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dmsweep.cli import load_configs, main, parse_overrides
+from dmsweep.config import TrainConfig
+from dmsweep.errors import ConfigError
+from dmsweep.jobfiles import ERROR, METRICS
+
+QUICK = ["--set", "split=random", "--set", "max_variants=500", "--set", "max_epochs=2"]
+
+
+def test_set_values_are_yaml_scalars() -> None:
+    values = parse_overrides(["model=cnn", "max_epochs=5", "dropout=0.5", "encoding=one_hot"])
+    assert values == {"model": "cnn", "max_epochs": 5, "dropout": 0.5, "encoding": "one_hot"}
+    (config,) = load_configs(None, ["model=cnn", "learning_rate=1e-3", "filters=64"])
+    assert config == TrainConfig.from_flat({"model": "cnn", "learning_rate": 0.001, "filters": 64})
+
+
+def test_config_files_json_yaml_jsonl(tmp_path) -> None:
+    (tmp_path / "a.yaml").write_text("model: fc\nunits: 50\nlearning_rate: 1e-3\n")
+    (tmp_path / "b.json").write_text('{"model": "gcn", "threshold": 6}')
+    (tmp_path / "c.jsonl").write_text('{"model": "linear"}\n\n{"model": "cnn", "seed": 2}\n')
+    assert load_configs(tmp_path / "a.yaml", []) == [
+        TrainConfig.from_flat({"model": "fc", "units": 50, "learning_rate": 1e-3})
+    ]
+    assert load_configs(tmp_path / "b.json", ["seed=3"])[0].to_flat()["seed"] == 3
+    many = load_configs(tmp_path / "c.jsonl", ["max_epochs=4"])
+    assert [c.model for c in many] == ["linear", "cnn"]
+    assert all(c.optim.max_epochs == 4 for c in many)
+
+
+def test_a_job_config_json_can_be_reused(tmp_path) -> None:
+    config = TrainConfig.from_flat({"model": "fc", "units": 7})
+    (tmp_path / "config.json").write_text(json.dumps({**config.to_flat(), "job_id": "x"}))
+    assert load_configs(tmp_path / "config.json", []) == [config]
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "words"),
+    [
+        ('{"model": "linear"}\n{"modle": "cnn"}\n', ".jsonl", "line 2: unknown key 'modle'"),
+        ('{"model": "linear"}\nnot json\n', ".jsonl", "line 2: invalid JSON"),
+        ("- model: fc\n", ".yaml", "expected a mapping"),
+        ("model: [unclosed\n", ".yaml", "cannot read the config"),
+    ],
+)
+def test_bad_config_files(tmp_path, content, suffix, words) -> None:
+    path = tmp_path / f"config{suffix}"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=words.replace("[", r"\[")):
+        load_configs(path, [])
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--set", "modle=cnn"], "unknown key 'modle' (did you mean 'model'?)"),
+        (["--set", "model=linear", "--set", "filters=3"], "does not apply to model 'linear'"),
+        (["--set", "learning_rate=fast"], "learning_rate: expected float"),
+        (["--set", "seed"], "expected KEY=VALUE"),
+        (["--config", "missing.yaml"], "missing.yaml: cannot read the config"),
+    ],
+)
+def test_config_errors_exit_2_with_one_line(args, words, tmp_path, capsys) -> None:
+    assert main(["train", "-o", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1 and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # nothing written before every config is valid
+
+
+def test_console_script_help_and_exit_code(tmp_path) -> None:
+    exe = [sys.executable, "-m", "dmsweep.cli"]
+    done = subprocess.run([*exe, "train", "--help"], capture_output=True, text=True, check=True)
+    assert "--set KEY=VALUE" in done.stdout and "learning_rate" in done.stdout
+    bad = subprocess.run([*exe, "train", "--set", "x=1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown key 'x'" in bad.stderr
+    usage = subprocess.run([*exe, "train", "--threads", "0"], capture_output=True, text=True)
+    assert usage.returncode == 2 and "expected an integer >= 1" in usage.stderr
+
+
+@pytest.mark.slow
+def test_train_prints_folders_and_exit_1_on_failure(tmp_path, data_dir, capsys) -> None:
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(
+        '{"model": "linear"}\n{"model": "cnn", "layers": 10, "kernel_size": 25, "filters": 4}\n'
+    )
+    args = ["train", "--config", str(jobs), "-o", str(tmp_path / "out")]
+    code = main([*args, "--data-dir", str(data_dir), "--threads", "2", *QUICK])
+    out, err = capsys.readouterr()
+    folders = [line for line in out.splitlines() if line]
+    assert code == 1 and len(folders) == 2
+    assert (tmp_path / "out" / folders[0].split("/")[-1] / METRICS).is_file()
+    assert (tmp_path / "out" / folders[1].split("/")[-1] / ERROR).is_file()
+    assert "epoch 1/2 train_loss" in err and "FAILED" in err
+
+    code = main([*args, "--data-dir", str(data_dir), "--quiet", *QUICK])
+    out, err = capsys.readouterr()
+    assert code == 1 and "skipped" in err and "FAILED" in err and "epoch" not in err
+    assert out.splitlines() == folders

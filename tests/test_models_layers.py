@@ -1,0 +1,135 @@
+"""The model layers compute what the papers define, and every model type saves and loads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from dmsweep.config import CNNParams, FCParams, GCNParams, LinearParams  # noqa: E402
+from dmsweep.data import ALPHABET, encoding_table, load_dataset, residue_graph  # noqa: E402
+from dmsweep.errors import TrainingError  # noqa: E402
+from dmsweep.models import (  # noqa: E402
+    AttentionPool,
+    EncodingLookup,
+    ModelInputs,
+    SharedGraphConv,
+    attention_scores,
+    build_model,
+    load_model,
+    neighbour_average,
+    predict_scores,
+    save_model,
+)
+
+SMALL = {
+    "linear": LinearParams(),
+    "fc": FCParams(layers=2, units=8),
+    "cnn": CNNParams(layers=2, filters=4, kernel_size=3, dense_units=8),
+    "gcn": GCNParams(layers=2, filters=4, dense_units=8),
+    "gcn_attention": GCNParams(layers=1, filters=4, dense_units=8, pooling="attention"),
+}
+
+
+@pytest.fixture(scope="module")
+def avgfp(data_dir):
+    dataset = load_dataset("avgfp", data_dir=data_dir)
+    table = encoding_table(("one_hot", "aa_index"), data_dir=data_dir)
+    graph = residue_graph(dataset.structure_path(), n_residues=237)
+    inputs = ModelInputs(table=table, length=237, adjacency=graph)
+    return dataset, inputs
+
+
+def test_encoding_lookup_returns_table_rows() -> None:
+    table = np.arange(21 * 3, dtype=np.float32).reshape(21, 3)
+    layer = EncodingLookup(21, 3, table=table)
+    codes = np.array([[0, 20, 5]], dtype=np.int8)
+    out = layer(tf.constant(codes)).numpy()
+    assert out.shape == (1, 3, 3)
+    np.testing.assert_array_equal(out[0], table[[0, 20, 5]])
+    assert layer.trainable_weights == []
+
+
+def test_one_hot_aaindex_lookup_known_values(avgfp) -> None:
+    _, inputs = avgfp
+    layer = EncodingLookup(21, 40, table=inputs.table)
+    code_a, code_stop = ALPHABET.index("A"), ALPHABET.index("*")
+    out = layer(tf.constant([[code_a, code_stop]], dtype=tf.int8)).numpy()[0]
+    assert out[0, code_a] == 1.0 and out[0, :21].sum() == 1.0
+    assert out[1, 20] == 1.0 and not out[1, 21:].any()  # stop: one-hot only, no AAindex
+
+
+def test_shared_graph_conv_is_the_published_node_average_layer() -> None:
+    rng = np.random.default_rng(0)
+    adjacency = np.zeros((5, 5), dtype=bool)
+    for i, j in [(0, 1), (1, 2), (2, 3), (0, 2)]:  # node 4 is isolated
+        adjacency[i, j] = adjacency[j, i] = True
+    layer = SharedGraphConv(3, 5, adjacency=neighbour_average(adjacency))
+    x = rng.normal(size=(2, 5, 4)).astype(np.float32)
+    out = layer(tf.constant(x)).numpy()
+    w_nbr, w_self = layer.kernel_1.numpy(), layer.kernel_2.numpy()
+    assert not np.allclose(w_nbr, w_self)  # independent initial weights
+    layer.bias.assign(rng.normal(size=3).astype(np.float32))
+    out = layer(tf.constant(x)).numpy()
+    degree = np.maximum(1, adjacency.sum(axis=1, keepdims=True))
+    expected = x @ w_self + (adjacency / degree) @ (x @ w_nbr) + layer.bias.numpy()
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+    assert [w.name.split("/")[-1] for w in layer.non_trainable_weights] == ["adjacency:0"]
+
+
+def test_attention_pool_weights_sum_to_one() -> None:
+    x = tf.random.stateless_normal((3, 7, 4), seed=(1, 2))
+    pool = AttentionPool()
+    pooled = pool(x).numpy()
+    weights = pool.attention(x).numpy()
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(pooled, np.einsum("bl,blf->bf", weights, x.numpy()), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_saved_model_loads_and_predicts_the_same(name, avgfp, tmp_path) -> None:
+    dataset, inputs = avgfp
+    model = build_model(SMALL[name], inputs)
+    codes = dataset.codes[:50]
+    before = predict_scores(model, codes)
+    assert before.shape == (50,)
+    save_model(model, tmp_path / "model.keras")
+    loaded = load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(predict_scores(loaded, codes), before, rtol=1e-6, atol=1e-6)
+    if name == "gcn_attention":
+        scores = attention_scores(loaded, codes)
+        assert scores.shape == (50, 237)
+        np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
+        np.testing.assert_allclose(scores, attention_scores(model, codes), rtol=1e-6)
+    if name.startswith("gcn"):
+        adjacency = next(w for w in loaded.weights if "adjacency" in w.name).numpy()
+        np.testing.assert_array_equal(adjacency, neighbour_average(inputs.adjacency))
+
+
+def test_published_gcn_size(avgfp) -> None:
+    _, inputs = avgfp
+    model = build_model(GCNParams(), inputs)  # 2 x 128 filters, dense 100
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    graph = 2 * 40 * 128 + 128 + 2 * 128 * 128 + 128
+    head = 237 * 128 * 100 + 100 + 100 + 1
+    assert trainable == graph + head
+
+
+def test_cnn_too_deep_for_the_sequence(avgfp) -> None:
+    _, inputs = avgfp
+    with pytest.raises(TrainingError, match="do not fit a sequence of length 237"):
+        build_model(CNNParams(layers=10, kernel_size=25), inputs)
+
+
+def test_gcn_needs_a_graph(avgfp) -> None:
+    _, inputs = avgfp
+    with pytest.raises(TrainingError, match="residue graph"):
+        build_model(GCNParams(), ModelInputs(table=inputs.table, length=237))
+
+
+def test_attention_scores_refuses_other_models(avgfp) -> None:
+    dataset, inputs = avgfp
+    model = build_model(SMALL["gcn"], inputs)
+    with pytest.raises(Exception, match="no attention pooling"):
+        attention_scores(model, dataset.codes[:2])
