@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from dmsweep import __version__, jobfiles
@@ -88,7 +89,8 @@ def collect(
     folder). `progress`: a tqdm bar (None: only on a terminal and for many folders).
     """
     results = Path(results)
-    excluded = {Path(p).resolve() for p in exclude}
+    here = results.resolve()
+    excluded = {p.name for p in map(Path, exclude) if p.resolve().parent == here}
     jobs, tmp, skipped = [], [], []
     with os.scandir(results) as entries:
         for entry in entries:
@@ -98,7 +100,7 @@ def collect(
                 tmp.append(entry.name)
             elif entry.name.startswith("."):
                 skipped.append(entry.name)
-            elif not excluded or Path(entry.path).resolve() not in excluded:
+            elif entry.name not in excluded:
                 jobs.append(entry.name)
 
     cache = cache or Cache.empty(results)
@@ -341,6 +343,11 @@ def _signature(path: str, mask: int) -> str | None:
     return ";".join(parts)
 
 
+def in_progress(records: pd.DataFrame) -> np.ndarray:
+    """True for the records of `.tmp-*` folders (trainings in progress)."""
+    return np.array([n.startswith(jobfiles.TMP_PREFIX) for n in records.index.tolist()], bool)
+
+
 def _running_record(name: str) -> dict[str, Any]:
     match = _TMP_JOB.match(name[len(jobfiles.TMP_PREFIX) :])
     job = match["job"] if match else name[len(jobfiles.TMP_PREFIX) :]
@@ -414,7 +421,7 @@ class Cache:
     @classmethod
     def of(cls, collection: Collection, csv_lines: dict[str, Any]) -> Cache:
         records = collection.records
-        final = records[[not n.startswith(jobfiles.TMP_PREFIX) for n in records.index]]
+        final = records[~in_progress(records)]
         return cls(
             collection.results, collection.param_keys, collection.signatures, final, csv_lines
         )

@@ -26,8 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from dmsweep import jobfiles
-from dmsweep.aggregate.collect import CORRUPT, DIVERGED, FAILED, OK, RUNNING
+from dmsweep.aggregate.collect import CORRUPT, DIVERGED, FAILED, OK, RUNNING, in_progress
 from dmsweep.aggregate.runinfo import CONDOR_COLUMNS, RunInfo
 from dmsweep.aggregate.table import integers_as_integers
 
@@ -58,8 +57,8 @@ class JobStates:
 
 def job_states(records: pd.DataFrame, run: RunInfo | None = None) -> JobStates:
     """Decide every expected training's outcome from its folder, its batch and jobs.csv."""
-    final = records[[not name.startswith(jobfiles.TMP_PREFIX) for name in records.index]]
-    in_progress = records[records["status"].eq(RUNNING)]
+    final = records[~in_progress(records)]
+    running = records[records["status"].eq(RUNNING)]
     table = pd.DataFrame(
         {
             "outcome": final["status"].to_numpy(),
@@ -70,19 +69,20 @@ def job_states(records: pd.DataFrame, run: RunInfo | None = None) -> JobStates:
     )
     table = table[~table.index.duplicated()]
     extra: dict[str, dict[str, Any]] = {}
-    for name, job in zip(in_progress.index, in_progress["job_id"], strict=True):
-        if job not in table.index and job not in extra:
+    have = set(table.index.tolist())
+    for name, job in zip(running.index.tolist(), running["job_id"].tolist(), strict=True):
+        if job not in have and job not in extra:
             extra[job] = {"outcome": RUNNING, "detail": f"in progress ({name})", "folder": name}
     if run is not None:
-        for job in run.jobs.index:
-            if job in table.index:
+        for job in run.jobs.index.tolist():
+            if job in have:
                 continue
             tmp = extra.get(job, {}).get("folder", "")
             extra[job] = _from_condor(job, run, tmp)
     if extra:
         table = pd.concat([table, pd.DataFrame.from_dict(extra, orient="index")])
         table.index.name = "job_id"
-    table["model"] = _models(table.index, final, run)
+    table["model"] = _models(table.index.tolist(), final, run)
     return JobStates(table)
 
 
@@ -119,7 +119,8 @@ def _from_condor(job: str, run: RunInfo, tmp: str) -> dict[str, Any]:
 
 
 def _models(job_ids: Iterable[str], final: pd.DataFrame, run: RunInfo | None) -> list[str]:
-    known = dict(zip(final["job_id"], final.get("model", pd.Series(dtype=object)), strict=False))
+    models = final["model"].tolist() if "model" in final.columns else []
+    known = dict(zip(final["job_id"].tolist(), models, strict=False))
     has_models = run is not None and "model" in run.jobs.columns
     listed = run.jobs["model"].to_dict() if has_models else {}
     models = []

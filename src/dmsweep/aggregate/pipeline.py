@@ -1,5 +1,5 @@
 """`aggregate()`: results (or a run folder) -> summary.csv/.parquet, failures.csv, best.csv,
-configurations.csv, plots/ and report.html in one output folder.
+plots/ and report.html in one output folder.
 
 Order matters for robustness: the tables are written first, so a problem in a plot can
 never cost the summary; plots and the report follow. Every phase is timed (the benchmark
@@ -24,7 +24,6 @@ SUMMARY_CSV = "summary.csv"
 SUMMARY_PARQUET = "summary.parquet"
 FAILURES_CSV = "failures.csv"
 BEST_CSV = "best.csv"
-CONFIGURATIONS_CSV = "configurations.csv"
 REPORT = "report.html"
 PLOTS = "plots"
 DEFAULT_METRIC = "test_pearson"
@@ -93,7 +92,7 @@ def aggregate(
     failure_rows = failures.failure_table(states, records, keys, run)
     _check_metrics(summary, keys, metric=metric, select_metric=select_metric)
     configs = selection.configurations(summary, keys, metric=select_metric)
-    best = selection.best_per_model(summary, keys, metric=select_metric)
+    best = selection.best_per_model(summary, keys, metric=select_metric, configs=configs)
 
     row_keys = table.row_keys(summary, collection.signatures, with_condor=run is not None)
     csv_lines = table.write_csv(
@@ -104,11 +103,10 @@ def aggregate(
         warnings.append(problem)
     table.write_csv(failure_rows, out / FAILURES_CSV)
     table.write_csv(best, out / BEST_CSV)
-    table.write_csv(configs, out / CONFIGURATIONS_CSV)
-    if use_cache:
+    if use_cache and _changed(cache, collection, csv_lines):
         collect.Cache.of(collection, csv_lines).save(cache_path)
     files = [out / n for n in (SUMMARY_CSV, SUMMARY_PARQUET, FAILURES_CSV, BEST_CSV)]
-    files = [f for f in files if f.exists()] + [out / CONFIGURATIONS_CSV]
+    files = [f for f in files if f.exists()]
     clock.lap("tables")
 
     saved = []
@@ -187,6 +185,16 @@ def _check_metrics(summary: pd.DataFrame, param_keys: Sequence[str], **chosen: s
                 f"--{option.replace('_', '-')} {name}: not a metric of these results; "
                 f"choose one of {', '.join(have)}"
             )
+
+
+def _changed(cache: collect.Cache | None, collection: collect.Collection, lines: dict) -> bool:
+    """Whether the cache must be written again (not after a run that found nothing new)."""
+    return (
+        cache is None
+        or collection.n_read > 0
+        or collection.signatures.keys() != cache.signatures.keys()
+        or lines != cache.csv_lines
+    )
 
 
 def _outcomes(states: failures.JobStates) -> pd.DataFrame:

@@ -69,15 +69,21 @@ def configurations(
 
 
 def best_per_model(
-    summary: pd.DataFrame, param_keys: Iterable[str], *, metric: str = DEFAULT_SELECT_METRIC
+    summary: pd.DataFrame,
+    param_keys: Iterable[str],
+    *,
+    metric: str = DEFAULT_SELECT_METRIC,
+    configs: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """best.csv: per model type its best configuration, with the job to use and test metrics.
 
     Columns: model, job_id, folder, n_replicates, `<metric>_mean` (selection score),
     `<metric>` and the reported test metrics of that job, `<test metric>_mean` over the
     configuration's replicates, then the design parameters and replicate values of the job.
+    `configs`: what `configurations` returned for the same arguments, if already computed.
     """
-    configs = configurations(summary, param_keys, metric=metric)
+    if configs is None:
+        configs = configurations(summary, param_keys, metric=metric)
     if configs.empty:
         return pd.DataFrame(columns=["model", "job_id", "folder", "n_replicates"])
     best = configs.drop_duplicates("model").set_index("job_id")
