@@ -131,6 +131,15 @@ def swept_axes(df: pd.DataFrame, axes: Iterable[str]) -> list[str]:
     return [a for a in axes if a in df.columns and df[a].nunique(dropna=True) > 1]
 
 
+def swept_by_model(df: pd.DataFrame, param_keys: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Model type -> its swept design axes (`df`: valid rows, with_split_columns applied)."""
+    candidates = candidate_axes(df, param_keys)
+    return {
+        model: tuple(swept_axes(rows, candidates))
+        for model, rows in df.groupby("model", sort=False)
+    }
+
+
 def is_numeric(values: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 

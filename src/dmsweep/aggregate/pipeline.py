@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from dmsweep.aggregate import checks, collect, failures, selection, table
+from dmsweep.aggregate.design import swept_by_model, with_split_columns
 from dmsweep.aggregate.runinfo import find_run_folder, read_run_info
 from dmsweep.errors import DmsweepError, JobFolderError
 from dmsweep.jobfiles import CONFIG, METRICS
@@ -132,7 +133,7 @@ def aggregate(
                 completeness=states.completeness(),
                 warnings=warnings,
                 outcomes=_outcomes(states),
-                best=best,
+                best=_readable_best(best, summary, keys),
                 configurations=configs,
                 resources=table.resource_table(summary),
                 failures=failure_rows,
@@ -202,7 +203,16 @@ def _outcomes(states: failures.JobStates) -> pd.DataFrame:
     order = [c for c in (collect.OK, *failures.REASONS) if c in counts.columns]
     counts = counts[order]
     counts["total"] = counts.sum(axis=1)
+    counts.columns.name = None
     return counts.reset_index().rename(columns={"model": "model type"})
+
+
+def _readable_best(best: pd.DataFrame, summary: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """best.csv for the report: the parameters that were swept, not every constant one."""
+    valid = with_split_columns(summary[summary["status"].eq(collect.OK)])
+    swept = {axis for axes in swept_by_model(valid, keys).values() for axis in axes}
+    constant = [k for k in keys if k in best.columns and k not in swept and k != "model"]
+    return best.drop(columns=constant + [c for c in best.columns if c.endswith("_sd")])
 
 
 def _remove_stale_plots(folder: Path, keep: set[Path]) -> None:

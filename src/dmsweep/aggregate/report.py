@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jinja2
+import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
@@ -152,5 +153,9 @@ def _top(configurations: pd.DataFrame) -> Markup:
 def _table(df: pd.DataFrame) -> Markup:
     if df is None or df.empty:
         return Markup("<p>None.</p>")
+    df = df.copy()
+    for column in df.columns:  # nullable integers print <NA>, whatever na_rep says
+        if not isinstance(df[column].dtype, np.dtype):
+            df[column] = df[column].astype(object).where(df[column].notna(), "")
     text = df.to_html(index=False, escape=True, na_rep="", float_format=lambda v: f"{v:.4g}")
     return Markup(text)

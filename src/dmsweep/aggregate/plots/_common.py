@@ -17,16 +17,16 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from dmsweep.aggregate.design import (
-    candidate_axes,
     configuration_key,
     label,
     replicate_columns,
-    swept_axes,
+    swept_by_model,
     with_split_columns,
 )
 from dmsweep.config import MODEL_TYPES
 
 DPI = 110
+MIN_WIDTH = 6.5
 PALETTE = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3")
 
 
@@ -58,8 +58,8 @@ class PlotContext:
         data = with_split_columns(summary[summary["status"].eq("ok")])
         known = [m for m in MODEL_TYPES if m in set(data["model"])]
         models = (*known, *sorted(set(data["model"].dropna()) - set(known)))
-        candidates = candidate_axes(data, param_keys)
-        axes = {m: tuple(swept_axes(data[data["model"].eq(m)], candidates)) for m in models}
+        swept = swept_by_model(data, param_keys)
+        axes = {m: swept.get(m, ()) for m in models}
         return cls(
             data=data,
             models=models,
@@ -96,7 +96,8 @@ def new_figure(n_panels: int, *, ncols: int = 3, size: tuple[float, float] = (4.
     """A figure with `n_panels` axes in a grid (unused cells removed); returns (fig, axes)."""
     ncols = max(1, min(ncols, n_panels))
     nrows = int(np.ceil(n_panels / ncols))
-    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    width = max(size[0] * ncols, MIN_WIDTH)  # room for the title above a single panel
+    fig = Figure(figsize=(width, size[1] * nrows), layout="constrained")
     grid = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in grid[n_panels:]:
         ax.remove()
