@@ -189,10 +189,11 @@ def _act(action: str, job_ids: Sequence[tuple[int, int]], reason: str) -> None:
         return
     htcondor = _htcondor()
     try:
+        # a tuple: htcondor2 25.x drops a reason given as a plain string
         _schedd().act(
             getattr(htcondor.JobAction, action),
             [f"{cluster}.{proc}" for cluster, proc in job_ids],
-            reason=reason,
+            reason=(reason, None),
         )
     except SchedulerError:
         raise

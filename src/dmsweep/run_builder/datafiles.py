@@ -28,6 +28,7 @@ def needed_files(
     """
     from dmsweep.data import default_cache_dir, load_card
     from dmsweep.data._files import fetch, resolve_data_dir
+    from dmsweep.data.datasets import CARD_FILE
     from dmsweep.data.encodings import AAINDEX_FILE, AAINDEX_FOLDER, AAINDEX_SOURCE
     from dmsweep.data.splits import TEST_FILES
 
@@ -48,6 +49,8 @@ def needed_files(
         card = load_card(dataset, data_dir=local)
         root, fetching = (card.folder, False) if card.folder else (base / card.name, download)
         rels = {card.table, *([card.structure] if card.structure else [])}
+        if card.folder is not None and (card.folder / CARD_FILE).is_file():
+            rels.add(CARD_FILE)  # a data directory's own card: the job must read it too
         for split in sorted(names):
             folder = f"{(card.splits or 'splits').rstrip('/')}/{split}"
             test = next(

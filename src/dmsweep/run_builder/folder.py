@@ -190,7 +190,6 @@ def _template_context(
         "transfer_input": transfer,
         "scratch_inputs": [*transfer[:2], *(Path(f).name for f in env.files)],
         "requirement_classes": requirements,
-        "any_gpus": any(r.gpus for r in spec.resources.values()),
         "max_idle": spec.max_idle,
         "max_materialize": spec.max_materialize,
         "queue_vars": QUEUE_VARS,

@@ -1,0 +1,184 @@
+"""Real jobs through the personal HTCondor pool: a small sweep, and faults repaired by resubmit.
+
+Needs the pool: `scripts/personal-condor.sh start` (CI starts it before pytest).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+
+import pytest
+from condor_pool import condor_pool  # noqa: F401  (a fixture)
+from run_specs import SMALL_SPLIT, WEIRD_SPLIT, weird_data_dir, write_spec
+
+from dmsweep.jobfiles import JobPaths
+from dmsweep.run_builder import condor
+from dmsweep.run_builder.events import read_condor_records
+from dmsweep.run_builder.folder import BuildOptions, build_run
+from dmsweep.run_builder.resubmit import resubmit
+from dmsweep.run_builder.run import Run
+from dmsweep.run_builder.status import RunStatus, run_status
+from dmsweep.run_builder.submissions import read_submissions
+from dmsweep.run_builder.submit import submit_run
+
+pytestmark = [pytest.mark.condor, pytest.mark.slow, pytest.mark.usefixtures("condor_pool")]
+
+
+def _wait(run: Run, done: Callable[[RunStatus], bool], timeout_s: float = 300) -> RunStatus:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = run_status(run)
+        if done(status):
+            return status
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out; last status {status.counts()}")
+        time.sleep(2)
+
+
+def _wait_records(run: Run, done: Callable[[dict], bool], timeout_s: float = 120) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = read_condor_records(run.paths.root)
+        if done(records):
+            return records
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out; records {records}")
+        time.sleep(0.5)
+
+
+def test_submit_file_works_by_hand(tmp_path, data_dir):
+    """condor_submit in the run folder reads sweep.sub and its queue.txt as they are."""
+    spec = write_spec(tmp_path / "tiny.yaml")
+    root = build_run(spec, BuildOptions(runs_dir=tmp_path / "runs", data_dir=data_dir, name="r"))
+    tool = shutil.which("condor_submit") or "/opt/htcondor/usr/bin/condor_submit"
+    env = {
+        **os.environ,
+        "CONDOR_CONFIG": os.environ.get("CONDOR_CONFIG", str(condor.PERSONAL_CONFIG)),
+    }
+    result = subprocess.run(
+        [tool, "-dry-run", "ads.txt", "sweep.sub"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2 job(s) dry-run" in result.stdout
+    ads = (root / "ads.txt").read_text()
+    assert 'DmsweepBatch="b000001"' in ads and 'DmsweepBatch="b000002"' in ads
+    assert "RequestMemory=2000" in ads and 'TransferOutput="results"' in ads
+
+
+def test_small_sweep_through_the_pool(tmp_path, data_dir, monkeypatch):
+    """4 real trainings, 2 per job, one on a split named with quotes and `$(`: all come back."""
+    data = weird_data_dir(tmp_path, data_dir)
+    monkeypatch.setenv("DMSWEEP_DATA_DIR", str(data))
+    spec = write_spec(
+        tmp_path / "tiny.yaml",
+        models={
+            "linear": [
+                {"fixed": {"split": "random", "max_variants": 2000}},
+                {"fixed": {"split": WEIRD_SPLIT}},
+            ]
+        },
+    )
+    run = Run.open(build_run(spec, BuildOptions(runs_dir=tmp_path / "runs", name="pool")))
+    submission = submit_run(run, preflight=False)
+    assert submission.batches == ("b000001", "b000002")
+    status = _wait(run, lambda s: s.finished)
+    assert status.counts()["done"] == 4, status.counts()
+    for job_id, batch in run.batch_of.items():
+        job = JobPaths(run.paths.results / job_id)
+        assert job.is_complete() and job.model_file.is_file() and job.predictions.is_file()
+        provenance = json.loads(job.provenance.read_text())
+        assert provenance["condor"]["cluster"] == submission.cluster
+        assert provenance["condor"]["batch"] == batch
+    splits = {
+        json.loads((run.paths.results / j / "config.json").read_text())["split"]
+        for j in run.batch_of
+    }
+    assert splits == {"random", WEIRD_SPLIT}
+    records = read_condor_records(run.paths.root)
+    assert set(records) == {"b000001", "b000002"}
+    for record in records.values():
+        assert record.state == "terminated" and record.exit_code == 0
+        assert record.wall_time_s is not None and record.wall_time_s > 0
+        assert record.memory_mb and record.host
+
+
+def test_held_removed_and_failed_jobs_are_reported_and_resubmitted(tmp_path, data_dir):
+    """Hold one job and remove another mid-run, let one training fail (its split file is
+    missing); status says so; resubmit completes the set; a second resubmit adds nothing."""
+    spec = write_spec(
+        tmp_path / "faults.yaml",
+        models={
+            "linear": [
+                {
+                    "fixed": {"split": "random", "max_variants": 2000},
+                    "grid": {"seed": [1, 2, 3, 4]},
+                },
+                {"fixed": {"split": SMALL_SPLIT, "seed": 1}},
+            ],
+            "fc": {
+                "fixed": {"units": 8, "layers": 1, "split": "random", "max_variants": 2000},
+                "grid": {"seed": [1, 2]},
+            },
+        },
+        replicates=None,
+    )
+    root = build_run(spec, BuildOptions(runs_dir=tmp_path / "runs", data_dir=data_dir, name="f"))
+    run = Run.open(root)
+    trainings = {
+        b: [j for j, bb in run.batch_of.items() if bb == b] for b in set(run.batch_of.values())
+    }
+    assert sorted(len(v) for v in trainings.values()) == [1, 2, 2, 2]  # b3: the small split
+    missing_file = root / "data" / "avgfp" / "splits" / SMALL_SPLIT / "tune.txt"
+    missing_file.unlink()
+
+    cluster = submit_run(run, preflight=False).cluster
+    # hold b1 and remove b2 while each is running (two slots: they start first)
+    _wait_records(run, lambda r: r["b000001"].state == "running")
+    condor.hold([(cluster, 0)], reason="dmsweep test: memory usage exceeded request_memory")
+    _wait_records(run, lambda r: r["b000002"].state == "running")
+    condor.remove([(cluster, 1)], reason="dmsweep test: removed mid-run")
+    status = _wait(run, lambda s: s.finished)
+
+    by_state = {t.job_id: t for t in status.trainings}
+    assert {by_state[j].state for j in trainings["b000001"]} == {"held"}
+    assert all("memory usage exceeded" in by_state[j].detail for j in trainings["b000001"])
+    assert {by_state[j].state for j in trainings["b000002"]} == {"missing"}
+    assert all("removed" in by_state[j].detail for j in trainings["b000002"])
+    (failed,) = trainings["b000003"]
+    assert by_state[failed].state == "failed" and "tune.txt" in by_state[failed].detail
+    assert {by_state[j].state for j in trainings["b000004"]} == {"done"}
+    records = read_condor_records(root)
+    assert records["b000003"].exit_code == 1 and records["b000002"].state == "aborted"
+    kept = {j: (root / "results" / j / "metrics.json").read_bytes() for j in trainings["b000004"]}
+
+    os.link(data_dir / "avgfp" / "splits" / SMALL_SPLIT / "tune.txt", missing_file)
+    plan = resubmit(run, log=print)
+    assert plan.remove == ((cluster, 0),)
+    assert plan.trainings == 5 and len(plan.lines) == 3
+    assert "memory 2000 -> 4000 MB" in plan.grown["b000001"]
+    again = resubmit(run, log=print)  # everything missing is queued now: nothing to add
+    assert again.lines == () and again.live == 5
+    submissions = read_submissions(run.paths)
+    assert [s.kind for s in submissions] == ["sweep", "resubmit"]
+    assert submissions[1].requests["b000001"]["memory_mb"] == 4000
+
+    status = _wait(run, lambda s: s.finished)
+    assert status.counts()["done"] == 7, status.counts()
+    assert all(JobPaths(root / "results" / j).is_complete() for j in run.batch_of)
+    assert sorted(p.name for p in (root / "results").iterdir()) == sorted(run.batch_of)
+    assert kept == {j: (root / "results" / j / "metrics.json").read_bytes() for j in kept}
+    assert condor.queued_jobs([cluster]) == []
+    records = read_condor_records(root)
+    assert {records[b].cluster for b in ("b000001", "b000002", "b000003")} == {
+        submissions[1].cluster
+    }
+    assert records["b000004"].cluster == cluster
