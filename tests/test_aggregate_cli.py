@@ -171,6 +171,7 @@ def test_mixed_sweeps_are_warned_about_and_kept(tmp_path: Path, capsys) -> None:
     for folder in folders[:3]:
         config = json.loads((folder / jobfiles.CONFIG).read_text())
         config.update(dataset="gb1", optimizer="sgd")
+        del config["patience"]
         (folder / jobfiles.CONFIG).write_text(json.dumps(config))
     code, out, _ = run_cli(capsys, results, "--no-plots", "--no-report")
     assert code == 0
@@ -178,6 +179,7 @@ def test_mixed_sweeps_are_warned_about_and_kept(tmp_path: Path, capsys) -> None:
     assert re.search(
         r"warning: \w+ jobs have parameters this dmsweep does not know.*optimizer", out
     )
+    assert re.search(r"warning: \w+ jobs lack parameters every \w+ config has: patience", out)
     assert len(pd.read_csv(tmp_path / "summary" / "summary.csv")) == 12
 
 

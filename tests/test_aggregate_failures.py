@@ -187,3 +187,12 @@ def test_a_damaged_event_log_is_a_warning(run) -> None:
     assert info.condor == {}
     assert any("events.log not read" in w for w in info.warnings)
     assert isinstance(info.jobs, pd.DataFrame) and len(info.jobs)
+
+
+def test_a_rerun_in_progress_does_not_hide_a_finished_result(run) -> None:
+    run_dir, outcomes = run
+    ok = next(j for j, o in outcomes.items() if o == "ok")
+    (RunPaths(run_dir).results / f".tmp-{ok}-abc123").mkdir()
+    states = job_states(collect(RunPaths(run_dir).results).records, read_run_info(run_dir))
+    assert states.table.loc[ok, "outcome"] == "ok"
+    assert len(states.table) == len(outcomes)

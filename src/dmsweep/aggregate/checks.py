@@ -7,12 +7,13 @@ kept, and the warning says which column to split them by.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 
 import pandas as pd
 
 from dmsweep.aggregate.collect import Collection
 from dmsweep.aggregate.runinfo import RunInfo
-from dmsweep.config import MODEL_TYPES, flat_keys
+from dmsweep.config import MODEL_PARAMS, MODEL_TYPES, DataConfig, OptimConfig, flat_keys
 
 
 def input_warnings(collection: Collection, run: RunInfo | None) -> list[str]:
@@ -57,8 +58,9 @@ def _several_values(records: pd.DataFrame, column: str, what: str) -> list[str]:
 
 
 def _unexpected_keys(records: pd.DataFrame, param_keys: Sequence[str]) -> list[str]:
-    """Keys this version's TrainConfig does not know for a model type (another version's
-    or another tool's config.json), or known models missing from the model column."""
+    """Parameters that this version's TrainConfig does not know for a model type, or lacks
+    although every config of that type has them: config.json files of another dmsweep
+    version or another sweep tool, mixed into one results folder."""
     if "model" not in records.columns:
         return []
     warnings = []
@@ -74,4 +76,20 @@ def _unexpected_keys(records: pd.DataFrame, param_keys: Sequence[str]) -> list[s
                 f"{model} jobs have parameters this dmsweep does not know for {model}: "
                 f"{', '.join(unknown)} (written by another version or another sweep tool?)"
             )
+        required = [k for k in always_present(model) if k in rows.columns]
+        lacking = {k: int(rows[k].isna().sum()) for k in required if rows[k].isna().any()}
+        lacking.update({k: len(rows) for k in always_present(model) if k not in rows.columns})
+        if lacking:
+            listed = ", ".join(f"{k} ({n} jobs)" for k, n in lacking.items())
+            warnings.append(
+                f"{model} jobs lack parameters every {model} config has: {listed} "
+                "(written by another dmsweep version?)"
+            )
     return warnings
+
+
+def always_present(model: str) -> tuple[str, ...]:
+    """Flat keys that every resolved config of `model` has (a default that is not None)."""
+    sections = (MODEL_PARAMS[model], DataConfig, OptimConfig)
+    keys = [f.name for cls in sections for f in fields(cls) if f.default is not None]
+    return ("model", "seed", *keys)
