@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -18,6 +19,7 @@ from run_specs import SMALL_SPLIT, WEIRD_SPLIT, weird_data_dir, write_spec
 
 from dmsweep.jobfiles import JobPaths
 from dmsweep.run_builder import condor
+from dmsweep.run_builder.cli import main
 from dmsweep.run_builder.events import read_condor_records
 from dmsweep.run_builder.folder import BuildOptions, build_run
 from dmsweep.run_builder.resubmit import resubmit
@@ -111,7 +113,7 @@ def test_small_sweep_through_the_pool(tmp_path, data_dir, monkeypatch):
         assert record.memory_mb and record.host
 
 
-def test_held_removed_and_failed_jobs_are_reported_and_resubmitted(tmp_path, data_dir):
+def test_held_removed_and_failed_jobs_are_reported_and_resubmitted(tmp_path, data_dir, capsys):
     """Hold one job and remove another mid-run, let one training fail (its split file is
     missing); status says so; resubmit completes the set; a second resubmit adds nothing."""
     spec = write_spec(
@@ -158,6 +160,13 @@ def test_held_removed_and_failed_jobs_are_reported_and_resubmitted(tmp_path, dat
     assert {by_state[j].state for j in trainings["b000004"]} == {"done"}
     records = read_condor_records(root)
     assert records["b000003"].exit_code == 1 and records["b000002"].state == "aborted"
+    capsys.readouterr()
+    assert main(["status", str(root)]) == 0
+    shown = capsys.readouterr().out
+    assert "7 trainings: 2 done, 2 held, 1 failed, 2 missing" in shown
+    assert "batches: 4: 1 done, 1 held, 1 failed, 1 missing" in shown
+    assert re.search(rf"b000001\s+{cluster}\.0\s+held\s+2\s+dmsweep test: memory", shown)
+    assert re.search(rf"b000002\s+{cluster}\.1\s+missing\s+2\s+job {cluster}\.1 was removed", shown)
     kept = {j: (root / "results" / j / "metrics.json").read_bytes() for j in trainings["b000004"]}
 
     os.link(data_dir / "avgfp" / "splits" / SMALL_SPLIT / "tune.txt", missing_file)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from dmsweep.run_builder.events import CondorRecord, read_condor_records
@@ -45,12 +45,16 @@ class RunStatus:
         found = Counter(t.state for t in self.trainings)
         return {state: found.get(state, 0) for state in STATES}
 
-    def batch_states(self) -> dict[str, dict[str, int]]:
-        """batch_id -> state -> trainings."""
-        out: dict[str, Counter[str]] = {}
+    def batch_states(self) -> dict[str, str]:
+        """batch_id -> its state: done when every training is, else the most pressing state of
+        its trainings (held, running, idle, failed, missing in that order)."""
+        states: dict[str, set[str]] = {}
         for t in self.trainings:
-            out.setdefault(t.batch_id, Counter())[t.state] += 1
-        return {batch: dict(counter) for batch, counter in out.items()}
+            states.setdefault(t.batch_id, set()).add(t.state)
+        order = ("held", "running", "idle", "failed", "missing")
+        return {
+            batch: next((s for s in order if s in found), "done") for batch, found in states.items()
+        }
 
     @property
     def finished(self) -> bool:
@@ -109,25 +113,36 @@ def _why_missing(batch: str, record: CondorRecord | None) -> str:
 def format_status(
     status: RunStatus, *, name: str, details: bool = True, limit: int = 20
 ) -> list[str]:
-    """A summary line, a table of batches that are not done, and trainings that need attention."""
+    """Training counts, batch counts, then the batches and trainings that are not done."""
     counts = status.counts()
-    total = len(status.trainings)
-    lines = [
-        f"{name}: {total:,} trainings: "
-        + ", ".join(f"{counts[s]:,} {s}" for s in STATES if counts[s] or s == "done")
-    ]
+    lines = [f"{name}: {len(status.trainings):,} trainings: " + _counted(counts)]
     batches = status.batch_states()
-    open_batches = {b: c for b, c in batches.items() if set(c) != {"done"}}
-    lines.append(f"batches: {len(batches) - len(open_batches):,} of {len(batches):,} complete")
-    if details:
-        attention = [t for t in status.trainings if t.state in ("held", "failed", "missing")]
-        for t in attention[:limit]:
-            record = status.records.get(t.batch_id)
-            job = f" job {record.cluster}.{record.proc}" if record else ""
-            lines.append(f"  {t.state:<8} {t.job_id} (batch {t.batch_id}{job}): {t.detail}")
-        if len(attention) > limit:
-            lines.append(f"  ... and {len(attention) - limit:,} more (run_builder status --all)")
+    lines.append(f"batches: {len(batches):,}: " + _counted(Counter(batches.values())))
+    if not details:
+        return lines
+    size = Counter(t.batch_id for t in status.trainings)
+    detail = {t.batch_id: t.detail for t in status.trainings if t.state == batches[t.batch_id]}
+    pending = [b for b, state in batches.items() if state != "done"]
+    if pending:
+        lines.append(f"  {'batch':<10}{'job':<10}{'state':<9}{'trainings':>9}  detail")
+    for batch in pending[:limit]:
+        record = status.records.get(batch)
+        job = f"{record.cluster}.{record.proc}" if record else "-"
+        lines.append(
+            f"  {batch:<10}{job:<10}{batches[batch]:<9}{size[batch]:>9}  {detail.get(batch, '')}"
+        )
+    attention = [t for t in status.trainings if t.state in ("held", "failed", "missing")]
+    if attention:
+        lines.append("trainings needing attention:")
+    for t in attention[:limit]:
+        lines.append(f"  {t.state:<8} {t.job_id} (batch {t.batch_id}): {t.detail}")
+    if len(pending) > limit or len(attention) > limit:
+        lines.append("  ... (more: run_builder status --all)")
     return lines
+
+
+def _counted(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{counts.get(s, 0):,} {s}" for s in STATES if counts.get(s) or s == "done")
 
 
 def watch(
