@@ -12,6 +12,8 @@ from dmsweep.data import ALPHABET, encoding_table, load_dataset, residue_graph  
 from dmsweep.errors import TrainingError  # noqa: E402
 from dmsweep.models import (  # noqa: E402
     AttentionPool,
+    BatchMajor,
+    EncodedGraphConv,
     EncodingLookup,
     ModelInputs,
     SharedGraphConv,
@@ -60,22 +62,53 @@ def test_one_hot_aaindex_lookup_known_values(avgfp) -> None:
     assert out[1, 20] == 1.0 and not out[1, 21:].any()  # stop: one-hot only, no AAindex
 
 
-def test_shared_graph_conv_is_the_published_node_average_layer() -> None:
-    rng = np.random.default_rng(0)
+def small_graph() -> np.ndarray:
     adjacency = np.zeros((5, 5), dtype=bool)
     for i, j in [(0, 1), (1, 2), (2, 3), (0, 2)]:  # node 4 is isolated
         adjacency[i, j] = adjacency[j, i] = True
-    layer = SharedGraphConv(3, 5, adjacency=neighbour_average(adjacency))
-    x = rng.normal(size=(2, 5, 4)).astype(np.float32)
-    out = layer(tf.constant(x)).numpy()
+    return adjacency
+
+
+def node_average_reference(x, adjacency, w_self, w_nbr, bias):
+    """nn4dms node_average_gc (before the activation), batch-major x (batch, L, F)."""
+    degree = np.maximum(1, adjacency.sum(axis=1, keepdims=True))
+    return x @ w_self + (adjacency / degree) @ (x @ w_nbr) + bias
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+@pytest.mark.parametrize("features", [2, 4])  # narrower and wider than the output
+def test_shared_graph_conv_is_the_published_node_average_layer(sparse, features) -> None:
+    rng = np.random.default_rng(0)
+    adjacency = small_graph()
+    layer = SharedGraphConv(3, 5, adjacency=neighbour_average(adjacency), sparse=sparse)
+    x = rng.normal(size=(2, 5, features)).astype(np.float32)
+    node_major = tf.constant(x.transpose(1, 0, 2))
+    layer(node_major)
     w_nbr, w_self = layer.kernel_1.numpy(), layer.kernel_2.numpy()
     assert not np.allclose(w_nbr, w_self)  # independent initial weights
     layer.bias.assign(rng.normal(size=3).astype(np.float32))
-    out = layer(tf.constant(x)).numpy()
-    degree = np.maximum(1, adjacency.sum(axis=1, keepdims=True))
-    expected = x @ w_self + (adjacency / degree) @ (x @ w_nbr) + layer.bias.numpy()
+    out = layer(node_major).numpy().transpose(1, 0, 2)
+    expected = node_average_reference(x, adjacency, w_self, w_nbr, layer.bias.numpy())
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
     assert [w.name.split("/")[-1] for w in layer.non_trainable_weights] == ["adjacency:0"]
+
+
+def test_encoded_graph_conv_equals_lookup_then_conv() -> None:
+    rng = np.random.default_rng(1)
+    adjacency = small_graph()
+    table = rng.normal(size=(21, 6)).astype(np.float32)
+    codes = rng.integers(0, 21, size=(3, 5)).astype(np.int8)
+    layer = EncodedGraphConv(4, 5, 21, 6, adjacency=neighbour_average(adjacency), table=table)
+    layer(tf.constant(codes))
+    layer.bias.assign(rng.normal(size=4).astype(np.float32))
+    out = BatchMajor()(layer(tf.constant(codes))).numpy()
+    w_nbr, w_self = layer.kernel_1.numpy(), layer.kernel_2.numpy()
+    expected = node_average_reference(table[codes], adjacency, w_self, w_nbr, layer.bias.numpy())
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+    assert {w.name.split("/")[-1] for w in layer.non_trainable_weights} == {
+        "table:0",
+        "adjacency:0",
+    }
 
 
 def test_attention_pool_weights_sum_to_one() -> None:
@@ -103,8 +136,10 @@ def test_saved_model_loads_and_predicts_the_same(name, avgfp, tmp_path) -> None:
         np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
         np.testing.assert_allclose(scores, attention_scores(model, codes), rtol=1e-6)
     if name.startswith("gcn"):
-        adjacency = next(w for w in loaded.weights if "adjacency" in w.name).numpy()
-        np.testing.assert_array_equal(adjacency, neighbour_average(inputs.adjacency))
+        adjacencies = [w.numpy() for w in loaded.weights if "adjacency" in w.name]
+        assert len(adjacencies) == SMALL[name].layers
+        for adjacency in adjacencies:
+            np.testing.assert_array_equal(adjacency, neighbour_average(inputs.adjacency))
 
 
 def test_published_gcn_size(avgfp) -> None:

@@ -18,6 +18,8 @@ from dmsweep.errors import JobFolderError
 from dmsweep.models.builders import MODEL_BUILDERS, ModelInputs, build_model, register
 from dmsweep.models.layers import (
     AttentionPool,
+    BatchMajor,
+    EncodedGraphConv,
     EncodingLookup,
     SharedGraphConv,
     custom_objects,
@@ -29,6 +31,8 @@ PREDICT_BATCH_SIZE = 2048
 __all__ = [
     "MODEL_BUILDERS",
     "AttentionPool",
+    "BatchMajor",
+    "EncodedGraphConv",
     "EncodingLookup",
     "ModelInputs",
     "SharedGraphConv",

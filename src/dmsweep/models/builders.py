@@ -1,10 +1,11 @@
 """One Keras model builder per model type, looked up in `MODEL_BUILDERS` by `params.model`.
 
 Every model takes the int8 residue-code matrix (batch, L) and starts with the fixed encoding
-lookup; every hidden activation is leaky ReLU with slope 0.2 (`tf.nn.leaky_relu`, as nn4dms);
-the output is one score per variant, shape (batch, 1). Architectures follow the published
-network specs (gitter-lab/nn4dms `network_specs/`): convolutions with `valid` padding, a
-dense layer plus dropout after convolutions, flatten before dense layers.
+lookup (the GCN folds it into its first graph conv, `EncodedGraphConv`). Every hidden
+activation is leaky ReLU with slope 0.2 (`tf.nn.leaky_relu`, as nn4dms); the output is one
+score per variant, shape (batch, 1). Architectures follow the published network specs
+(gitter-lab/nn4dms `network_specs/`): convolutions with `valid` padding, a dense layer plus
+dropout after convolutions, flatten before dense layers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dmsweep.config import CNNParams, FCParams, GCNParams, LinearParams, ModelPa
 from dmsweep.errors import TrainingError
 from dmsweep.models.layers import (
     AttentionPool,
+    BatchMajor,
+    EncodedGraphConv,
     EncodingLookup,
     SharedGraphConv,
     neighbour_average,
@@ -138,10 +141,22 @@ def build_gcn(params: GCNParams, inputs: ModelInputs) -> keras.Model:
             f"{inputs.length} residues"
         )
     a_hat = neighbour_average(adjacency)
-    codes, x = _encoded_input(inputs)
-    for i in range(1, params.layers + 1):
+    codes = keras.Input(shape=(inputs.length,), dtype="int8", name="codes")
+    table = np.asarray(inputs.table, dtype=np.float32)
+    x = EncodedGraphConv(
+        params.filters,
+        inputs.length,
+        table.shape[0],
+        table.shape[1],
+        adjacency=a_hat,
+        table=table,
+        name="graphconv1",
+    )(codes)
+    x = _leaky("graphconv1_act")(x)
+    for i in range(2, params.layers + 1):
         x = SharedGraphConv(params.filters, inputs.length, adjacency=a_hat, name=f"graphconv{i}")(x)
         x = _leaky(f"graphconv{i}_act")(x)
+    x = BatchMajor(name="batch_major")(x)
     if params.pooling == "attention":
         x = AttentionPool(name="attention_pool")(x)
     else:

@@ -1,15 +1,18 @@
-"""The layers that make dmsweep models fast: a fixed encoding lookup and a shared-graph conv.
+"""The layers that make dmsweep models fast: a fixed encoding lookup and shared-graph convs.
 
-All three are registered Keras serializables (package "dmsweep"), so a saved `.keras` model
-loads wherever `dmsweep.models` is importable; `custom_objects()` names them as well.
+All are registered Keras serializables (package "dmsweep"), so a saved `.keras` model loads
+wherever `dmsweep.models` is importable; `custom_objects()` names them as well.
 
 - `EncodingLookup`: int8 residue codes (batch, L) -> (batch, L, F) by indexing the fixed
   (21, F) encoding table, a non-trainable weight. The data stays int8 codes (237 bytes per
   variant); the float features exist only for one batch at a time.
-- `SharedGraphConv`: the published graph convolution (nn4dms `node_average_gc`): own-node
-  weights plus neighbour-average weights, `X W_self + D^-1 A X W_nbr + b`. It is spektral's
-  `GCSConv` (`A_hat X W_1 + X W_2 + b`) with `A_hat = D^-1 A` held in a non-trainable weight
-  of the layer: one adjacency for every variant ("mixed mode"), never an input per sample.
+- `EncodedGraphConv`, `SharedGraphConv`: the published graph convolution (nn4dms
+  `node_average_gc`): own-node weights plus neighbour-average weights,
+  `X W_self + D^-1 A X W_nbr + b`. Both are spektral's `GCSConv` (`A_hat X W_1 + X W_2 + b`)
+  with `A_hat = D^-1 A` held in a non-trainable weight of the layer: one adjacency for every
+  variant ("mixed mode"), never an input per sample, applied as a sparse product. The first
+  one reads residue codes and folds the encoding lookup into its weights.
+- `BatchMajor`: graph convs pass node-major (L, batch, F) tensors; this turns them back.
 - `AttentionPool`: spektral's `GlobalAttnSumPool` (softmax attention over residues, sum of
   the residue features), plus `attention()` that returns the per-residue attention weights.
 """
@@ -82,17 +85,13 @@ def neighbour_average(adjacency: np.ndarray) -> np.ndarray:
     return (a / degree).astype(np.float32)
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class SharedGraphConv(GCSConv):
-    """Published node-average graph conv over one residue graph shared by the whole batch.
+class _SharedGraphConvBase(GCSConv):
+    """spektral's GCSConv (`A_hat X W_1 + X W_2 + b`) over one graph held in a weight.
 
-    Input (batch, L, F) node features; output (batch, L, channels). The normalised adjacency
-    `D^-1 A` (L, L) is a non-trainable weight (`adjacency`), saved and loaded with the model.
-    `kernel_1` weighs the neighbour average, `kernel_2` the residue itself (spektral names).
-
-    The neighbour product runs at the narrower of the two widths: `(A_hat X) W_1` when the
-    input has fewer features than the output, else `A_hat (X W_1)` (same result).
-    Weights start uniform in +-1/sqrt(F * channels) as in nn4dms unless an initializer is given.
+    Features are *node-major*, (L, batch, F): then the product with the shared sparse
+    adjacency is one `sparse_dense_matmul` of (L, L) by (L, batch * F), a reshape away, with
+    no transpose per layer (measured fastest: bench/bench_speed.py). `kernel_1` weighs the
+    neighbour average, `kernel_2` the residue itself, as spektral names them.
     """
 
     def __init__(
@@ -100,6 +99,7 @@ class SharedGraphConv(GCSConv):
         channels: int,
         num_nodes: int,
         adjacency: Any = None,
+        sparse: bool = True,
         kernel_initializer: Any = None,
         **kwargs: Any,
     ) -> None:
@@ -107,28 +107,13 @@ class SharedGraphConv(GCSConv):
         super().__init__(
             channels, kernel_initializer=kernel_initializer or "glorot_uniform", **kwargs
         )
-        # spektral's Conv wraps `call` to check (x, a) pairs; this layer takes x alone.
+        # spektral's Conv wraps `call` to check (x, a) pairs; these layers take x alone.
         del self.call
         self.num_nodes = int(num_nodes)
-        self._initial_adjacency = (
-            None if adjacency is None else np.asarray(adjacency, dtype=np.float32)
-        )
-        if self._initial_adjacency is not None and self._initial_adjacency.shape != (
-            self.num_nodes,
-            self.num_nodes,
-        ):
-            raise ValueError(
-                f"adjacency has shape {self._initial_adjacency.shape}, "
-                f"expected ({self.num_nodes}, {self.num_nodes})"
-            )
+        self.sparse = bool(sparse)
+        self._initial_adjacency = _checked(adjacency, (self.num_nodes, self.num_nodes), "adjacency")
 
-    def build(self, input_shape: Any) -> None:
-        input_shape = tf.TensorShape(input_shape)
-        if input_shape.rank != 3 or input_shape[1] != self.num_nodes:
-            raise ValueError(
-                f"SharedGraphConv expects (batch, {self.num_nodes}, features), got {input_shape}"
-            )
-        features = int(input_shape[-1])
+    def _add_graph_weights(self, features: int) -> None:
         initial = self._initial_adjacency
         self.adjacency = self.add_weight(
             name="adjacency",
@@ -136,7 +121,6 @@ class SharedGraphConv(GCSConv):
             initializer="zeros" if initial is None else keras.initializers.Constant(initial),
             trainable=False,
         )
-        # kernel_1 (neighbours), kernel_2 (self), bias: the names spektral's GCSConv uses
         for name in ("kernel_1", "kernel_2"):
             weight = self.add_weight(
                 name=name,
@@ -154,33 +138,35 @@ class SharedGraphConv(GCSConv):
                 regularizer=self.bias_regularizer,
                 constraint=self.bias_constraint,
             )
-        self.built = True
 
     def _kernel_init(self, features: int) -> keras.initializers.Initializer:
-        """A fresh initializer per weight (one reused instance draws identical values)."""
+        """A fresh initializer per weight (one reused instance draws identical values).
+
+        nn4dms draws uniform in +-1/sqrt(F * channels); another initializer can be given.
+        """
         if self._nn4dms_init:
             limit = 1.0 / float(np.sqrt(features * self.channels))
             return keras.initializers.RandomUniform(-limit, limit)
         return self.kernel_initializer.__class__.from_config(self.kernel_initializer.get_config())
 
-    def call(self, inputs: tf.Tensor, mask: Any = None) -> tf.Tensor:
-        x = inputs
-        a = self.adjacency[None]  # (1, L, L): broadcast over the batch (fastest measured)
-        if x.shape[-1] is not None and x.shape[-1] < self.channels:
-            neighbours = tf.matmul(tf.matmul(a, x), self.kernel_1)
+    def aggregate(self, h: tf.Tensor) -> tf.Tensor:
+        """`A_hat h` for node-major h (L, batch, F): one product for the whole batch."""
+        shape = tf.shape(h)
+        flat = tf.reshape(h, (self.num_nodes, -1))
+        if self.sparse:
+            out = tf.sparse.sparse_dense_matmul(tf.sparse.from_dense(self.adjacency), flat)
         else:
-            neighbours = tf.matmul(a, tf.matmul(x, self.kernel_1))
-        output = neighbours + tf.matmul(x, self.kernel_2)
+            out = tf.matmul(self.adjacency, flat)
+        return tf.reshape(out, shape)
+
+    def _finish(self, output: tf.Tensor) -> tf.Tensor:
         if self.use_bias:
             output = tf.nn.bias_add(output, self.bias)
         return self.activation(output)
 
-    def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
-        return (*tuple(input_shape)[:-1], self.channels)
-
     @property
     def config(self) -> dict[str, Any]:
-        return {"channels": self.channels, "num_nodes": self.num_nodes}
+        return {"channels": self.channels, "num_nodes": self.num_nodes, "sparse": self.sparse}
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -188,6 +174,119 @@ class SharedGraphConv(GCSConv):
             # rebuilt identically from the input width; the trained weights are loaded anyway
             config.pop("kernel_initializer", None)
         return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class EncodedGraphConv(_SharedGraphConvBase):
+    """The first graph conv, fused with the fixed encoding lookup.
+
+    Input: int8 residue codes (batch, L). With X = table[codes] the layer computes
+    `X W_2 + A_hat X W_1 + b` as `(table W_2)[codes] + A_hat (table W_1)[codes] + b`: the
+    (21, F) table is multiplied by the kernels once per step instead of every residue of
+    every variant. Output is node-major (L, batch, channels). The table is a non-trainable
+    weight, as in `EncodingLookup`.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        num_nodes: int,
+        num_codes: int,
+        num_features: int,
+        adjacency: Any = None,
+        table: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(channels, num_nodes, adjacency=adjacency, **kwargs)
+        self.num_codes = int(num_codes)
+        self.num_features = int(num_features)
+        self._initial_table = _checked(table, (self.num_codes, self.num_features), "table")
+
+    def build(self, input_shape: Any) -> None:
+        input_shape = tf.TensorShape(input_shape)
+        if input_shape.rank != 2 or input_shape[1] != self.num_nodes:
+            raise ValueError(
+                f"EncodedGraphConv expects codes (batch, {self.num_nodes}), got {input_shape}"
+            )
+        initial = self._initial_table
+        self.table = self.add_weight(
+            name="table",
+            shape=(self.num_codes, self.num_features),
+            initializer="zeros" if initial is None else keras.initializers.Constant(initial),
+            trainable=False,
+        )
+        self._add_graph_weights(self.num_features)
+        self.built = True
+
+    def call(self, inputs: tf.Tensor, mask: Any = None) -> tf.Tensor:
+        codes = tf.transpose(tf.cast(inputs, tf.int32))  # (L, batch): node-major from here
+        own = tf.gather(tf.matmul(self.table, self.kernel_2), codes)
+        neighbours = self.aggregate(tf.gather(tf.matmul(self.table, self.kernel_1), codes))
+        return self._finish(own + neighbours)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
+        return (self.num_nodes, tf.TensorShape(input_shape)[0], self.channels)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {
+            **super().config,
+            "num_codes": self.num_codes,
+            "num_features": self.num_features,
+        }
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SharedGraphConv(_SharedGraphConvBase):
+    """A further graph conv on node-major features (L, batch, F) -> (L, batch, channels)."""
+
+    def build(self, input_shape: Any) -> None:
+        input_shape = tf.TensorShape(input_shape)
+        if input_shape.rank != 3 or input_shape[0] != self.num_nodes:
+            raise ValueError(
+                f"SharedGraphConv expects node-major ({self.num_nodes}, batch, features), "
+                f"got {input_shape}"
+            )
+        self._add_graph_weights(int(input_shape[-1]))
+        self.built = True
+
+    def call(self, inputs: tf.Tensor, mask: Any = None) -> tf.Tensor:
+        features = inputs.shape[-1]
+        rows = tf.reshape(inputs, (-1, features))  # (L * batch, F)
+        shape = tf.concat([tf.shape(inputs)[:-1], [self.channels]], axis=0)
+        own = tf.reshape(tf.matmul(rows, self.kernel_2), shape)
+        if features < self.channels:  # average the narrower signal
+            neighbours = self.aggregate(inputs)
+            neighbours = tf.reshape(
+                tf.matmul(tf.reshape(neighbours, (-1, features)), self.kernel_1), shape
+            )
+        else:
+            neighbours = self.aggregate(tf.reshape(tf.matmul(rows, self.kernel_1), shape))
+        return self._finish(own + neighbours)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
+        return (*tuple(input_shape)[:-1], self.channels)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BatchMajor(keras.layers.Layer):
+    """Node-major (L, batch, F) back to the usual (batch, L, F), once after the graph convs."""
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        return tf.transpose(inputs, (1, 0, 2))
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
+        shape = tuple(input_shape)
+        return (shape[1], shape[0], shape[2])
+
+
+def _checked(value: Any, shape: tuple[int, int], name: str) -> np.ndarray | None:
+    if value is None:
+        return None
+    array = np.asarray(value, dtype=np.float32)
+    if array.shape != shape:
+        raise ValueError(f"{name} has shape {array.shape}, expected {shape}")
+    return array
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -213,11 +312,9 @@ class AttentionPool(GlobalAttnSumPool):
 
 def custom_objects() -> dict[str, type]:
     """Every layer class a saved dmsweep model may contain, for `keras.models.load_model`."""
-    return {
-        "EncodingLookup": EncodingLookup,
-        "SharedGraphConv": SharedGraphConv,
-        "AttentionPool": AttentionPool,
-        f"{PACKAGE}>EncodingLookup": EncodingLookup,
-        f"{PACKAGE}>SharedGraphConv": SharedGraphConv,
-        f"{PACKAGE}>AttentionPool": AttentionPool,
-    }
+    classes = (EncodingLookup, EncodedGraphConv, SharedGraphConv, BatchMajor, AttentionPool)
+    objects: dict[str, type] = {}
+    for cls in classes:
+        objects[cls.__name__] = cls
+        objects[f"{PACKAGE}>{cls.__name__}"] = cls
+    return objects
