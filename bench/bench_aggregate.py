@@ -7,7 +7,8 @@ Prints, all measured in this process on the same folders with a warm page cache:
 - baseline: a plain loop that json.loads each folder's config.json and metrics.json and
   builds one pandas table (no failure detection, no provenance, nothing written);
 - first `aggregate` (no cache): read + classify every folder, summary/failures/best CSVs,
-  Parquet, the cache (goal: at most 2x the baseline);
+  Parquet, the cache (goal: at most 2x the baseline), in one process (`--jobs 1`) and with
+  the default worker processes;
 - incremental `aggregate` after 100 new folders (goal: under 1 s), and the same as a
   command line (`aggregate RESULTS --no-plots --no-report`, Python start-up included);
 - plots and report (a separate phase: the goals above exclude it).
@@ -89,10 +90,13 @@ def main() -> int:
             shutil.rmtree(results / flat["job_id"], ignore_errors=True)
         plain_loop(results)  # warm the page cache
 
-        base, first = [], []
-        for _ in range(args.rounds):
+        base, first, alone = [], [], []
+        for _ in range(args.rounds):  # interleaved, so that load from elsewhere hits all three
             seconds, table = timed(plain_loop, results)
             base.append(seconds)
+            shutil.rmtree(out, ignore_errors=True)
+            seconds, single = timed(aggregate, results, out, plots=False, report=False, workers=1)
+            alone.append(seconds)
             shutil.rmtree(out, ignore_errors=True)
             seconds, result = timed(aggregate, results, out, plots=False, report=False)
             first.append(seconds)
@@ -100,8 +104,13 @@ def main() -> int:
             f"baseline plain loop (config+metrics -> one table): {_stats(base)} ({len(table)} rows)"
         )
         print(
-            f"first aggregate, no cache (read, classify, CSV+Parquet, cache):  {_stats(first)}  "
-            f"ratio {min(first) / min(base):.2f}x (goal <= 2x)"
+            f"first aggregate, no cache (read, classify, CSV+Parquet, cache), one process: "
+            f"{_stats(alone)}  ratio {min(alone) / min(base):.2f}x (goal <= 2x)"
+        )
+        print(f"  phases of the last one: {_phases(single.seconds)}")
+        print(
+            f"first aggregate, default worker processes ({os.cpu_count()} CPUs): {_stats(first)}  "
+            f"ratio {min(first) / min(base):.2f}x"
         )
         print(f"  phases of the last one: {_phases(result.seconds)}")
         print(f"  {result.completeness}")

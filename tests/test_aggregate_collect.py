@@ -72,7 +72,7 @@ def test_a_record_holds_parameters_metrics_and_provenance(results) -> None:
     assert record["runtime_s"] == metrics["timings"]["total"]
     assert record["time_train_s"] == metrics["timings"]["train"]
     assert record["host"].startswith("node") and record["dmsweep_version"]
-    assert "job_id" not in keys and "learning_rate" in keys
+    assert "learning_rate" in keys
 
 
 def test_null_metrics_mean_diverged_and_odd_values_are_noted(tmp_path: Path) -> None:
@@ -138,6 +138,7 @@ def test_second_collect_reads_only_new_or_changed_folders(results, tmp_path: Pat
     first = collect(folder, cache=Cache.empty(folder))
     n_final = sum(o != "running" for o in outcomes.values())
     assert (first.n_read, first.n_cached) == (n_final, 0)
+    assert "job_id" not in first.param_keys and "learning_rate" in first.param_keys
 
     cache_file = tmp_path / "cache.pkl"
     Cache.of(first, {}).save(cache_file)
@@ -183,3 +184,12 @@ def test_a_cache_of_another_results_folder_is_ignored(results, tmp_path: Path) -
     assert Cache.load(cache_file, other).signatures == {}
     cache_file.write_bytes(b"not a pickle")
     assert Cache.load(cache_file, folder).signatures == {}
+
+
+def test_worker_processes_read_the_same_records(tmp_path: Path) -> None:
+    make_results(tmp_path / "results", 600, faults={"failed": 5, "corrupt": 5}, rng_seed=8)
+    alone = collect(tmp_path / "results", workers=1)
+    shared = collect(tmp_path / "results", workers=2)
+    assert shared.records.equals(alone.records)
+    assert shared.signatures == alone.signatures
+    assert shared.param_keys == alone.param_keys

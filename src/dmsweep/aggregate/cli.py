@@ -52,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="metric that picks the best configuration per model type; *mse is minimised, "
         f"anything else maximised (default: {DEFAULT_SELECT_METRIC})",
     )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="worker processes for reading folders and drawing plots (default: the CPUs "
+        "available, at most 8, where the work is large enough; 1: none)",
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip the plots")
     parser.add_argument("--no-report", action="store_true", help="skip report.html")
     parser.add_argument(
@@ -82,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report=not args.no_report,
             use_cache=not args.no_cache,
             progress=args.progress,
+            workers=args.jobs,
         )
     except DmsweepError as err:
         print(f"aggregate: {err}", file=sys.stderr)

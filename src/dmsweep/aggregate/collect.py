@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import pickle
 import re
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,7 @@ TRAINED = (OK, DIVERGED)
 
 SPLITS = ("train", "tune", "test")
 REQUIRED_SPLIT_KEYS = ("mse", "pearson", "spearman", "r2", "n")
+_REQUIRED_SPLIT_SET = frozenset(REQUIRED_SPLIT_KEYS)
 REQUIRED_KEYS = ("epochs_run", "best_epoch")
 """metrics.json without one of these (or a split's REQUIRED_SPLIT_KEYS) is corrupt."""
 LOSS_KEY = "mse"
@@ -46,6 +50,10 @@ PROVENANCE_KEYS = ("host", "dmsweep_version", "git_commit")
 """Fields of provenance.json that become columns."""
 
 CACHE_FILE = ".aggregate-cache.pkl"
+PARALLEL_ABOVE = 4000
+"""Folders to read from which worker processes share the reading."""
+MAX_WORKERS = 8
+_CHUNK = 500
 _CACHE_FORMAT = 1
 _TOP_LEVEL = (
     "epochs_run",
@@ -82,11 +90,14 @@ def collect(
     cache: Cache | None = None,
     exclude: Iterable[Path] = (),
     progress: bool | None = None,
+    workers: int | None = None,
 ) -> Collection:
     """Read every job folder below `results`, re-using the records of unchanged folders.
 
     `exclude` names folders inside `results` that are not job folders (e.g. the output
     folder). `progress`: a tqdm bar (None: only on a terminal and for many folders).
+    `workers`: processes that read (None: the CPUs available, at most MAX_WORKERS, when
+    there are more than PARALLEL_ABOVE folders to read; 1: read here).
     """
     results = Path(results)
     here = results.resolve()
@@ -117,13 +128,15 @@ def collect(
     signatures = {name: cache.signatures[name] for name in unchanged}
     param_keys: dict[str, None] = dict.fromkeys(cache.param_keys)
     seen_key_sets: set[tuple[str, ...]] = set()
-    for name in _progress(to_read, progress):
-        record, signature, keys = read_job_folder(base + name, name)
+    for name, (record, signature, keys) in zip(
+        to_read, _read_all(base, to_read, progress, workers), strict=True
+    ):
         fresh.append(record)
         signatures[name] = signature
         if keys not in seen_key_sets:
             seen_key_sets.add(keys)
             param_keys.update(dict.fromkeys(keys))
+    param_keys.pop("job_id", None)
     fresh.extend(_running_record(name) for name in tmp)
 
     kept = cache.records.loc[cache.records.index.intersection(pd.Index(unchanged))]
@@ -146,7 +159,7 @@ def collect(
 
 
 def read_job_folder(path: str, name: str) -> tuple[dict[str, Any], tuple[str, int], tuple]:
-    """One job folder -> (record, (signature, present-files mask), parameter keys)."""
+    """One job folder -> (record, (signature, present-files mask), config.json keys)."""
     record: dict[str, Any] = {"folder": name, "job_id": name, "status": OK, "detail": ""}
     notes: list[str] = []
     parts, mask = [_dir_signature(path)], 0
@@ -211,7 +224,7 @@ def _add_params(record: dict[str, Any], config: dict[str, Any], name: str, notes
             record[key] = "+".join(map(str, value))
         elif type(value) is dict:
             record[key] = json.dumps(value, sort_keys=True)
-    return tuple(k for k in config if k != "job_id")
+    return tuple(config)  # job_id included: collect() drops it once, not once per folder
 
 
 def _add_metrics(record: dict[str, Any], metrics: dict[str, Any], name: str, notes: list) -> None:
@@ -224,7 +237,7 @@ def _add_metrics(record: dict[str, Any], metrics: dict[str, Any], name: str, not
         values = splits.get(split)
         if type(values) is not dict:
             missing.append(f"splits.{split}")
-        elif not all(k in values for k in REQUIRED_SPLIT_KEYS):
+        elif not values.keys() >= _REQUIRED_SPLIT_SET:
             missing.extend(f"splits.{split}.{k}" for k in REQUIRED_SPLIT_KEYS if k not in values)
     for split, values in splits.items():
         if type(values) is not dict:
@@ -317,8 +330,8 @@ def _load(path: str) -> tuple[Any, str | None, str | None]:
         os.close(fd)
     if not data.strip():
         return None, stamp, "is empty"
-    try:
-        return json.loads(data), stamp, None
+    try:  # str, not bytes: json.loads then skips guessing the encoding (UTF-8 by contract)
+        return json.loads(data.decode("utf-8")), stamp, None
     except (ValueError, RecursionError) as err:
         where = f" at line {err.lineno} column {err.colno}" if hasattr(err, "lineno") else ""
         reason = getattr(err, "msg", type(err).__name__)
@@ -360,17 +373,51 @@ def _running_record(name: str) -> dict[str, Any]:
     }
 
 
-def _progress(items: list[str], progress: bool | None) -> Iterable[str]:
-    if progress is False or (progress is None and len(items) < 2000):
-        return items
+def _read_all(
+    base: str, names: list[str], progress: bool | None, workers: int | None
+) -> Iterator[tuple]:
+    """read_job_folder for each name, in order: in worker processes when there are many.
+
+    Parsing JSON holds the GIL, so threads would not help; forked workers read chunks of
+    folders in parallel (Linux only, where fork is the safe default).
+    """
+    bar = _progress_bar(len(names), progress)
+    workers = _workers(len(names)) if workers is None else min(workers, len(names) // _CHUNK + 1)
+    if workers < 2 or sys.platform != "linux":
+        for name in names:
+            yield read_job_folder(base + name, name)
+            bar.update()
+    else:
+        chunks = [names[i : i + _CHUNK] for i in range(0, len(names), _CHUNK)]
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            for results in pool.map(_read_chunk, [base] * len(chunks), chunks):
+                yield from results
+                bar.update(len(results))
+    bar.close()
+
+
+def _read_chunk(base: str, names: list[str]) -> list[tuple]:
+    return [read_job_folder(base + name, name) for name in names]
+
+
+def _workers(n_folders: int) -> int:
+    """Parallel reading pays from a few thousand folders on; use the CPUs we may use."""
+    if n_folders < PARALLEL_ABOVE:
+        return 1
+    return min(len(os.sched_getaffinity(0)), MAX_WORKERS, n_folders // _CHUNK + 1)
+
+
+def _progress_bar(total: int, progress: bool | None) -> Any:
+    """A tqdm bar: always (True), never (False), or (None) for many folders on a terminal."""
     from tqdm import tqdm
 
+    if progress is False or (progress is None and total < 2000):
+        disable = True
+    else:
+        disable = None if progress is None else False  # tqdm: None = off unless a terminal
     return tqdm(
-        items,
-        desc="reading job folders",
-        unit="folder",
-        mininterval=0.5,
-        disable=None if progress is None else False,  # None: off when not a terminal
+        total=total, desc="reading job folders", unit="folder", mininterval=0.5, disable=disable
     )
 
 

@@ -65,9 +65,14 @@ def aggregate(
     report: bool = True,
     use_cache: bool = True,
     progress: bool | None = None,
+    workers: int | None = None,
 ) -> AggregateResult:
     """Aggregate a results folder or a run folder; raises JobFolderError when there is
-    nothing to aggregate (no such folder, a single job folder, an empty folder)."""
+    nothing to aggregate (no such folder, a single job folder, an empty folder).
+
+    `workers`: processes for reading folders and drawing plots (None: the CPUs this
+    process may use, at most 8, where the work is large enough; 1: no worker processes).
+    """
     clock = _Clock()
     path = Path(path)
     _check_input(path)
@@ -75,7 +80,9 @@ def aggregate(
     out = Path(out) if out is not None else default_output(path)
     cache_path = out / collect.CACHE_FILE
     cache = collect.Cache.load(cache_path, results) if use_cache else None
-    collection = collect.collect(results, cache=cache, exclude=[out], progress=progress)
+    collection = collect.collect(
+        results, cache=cache, exclude=[out], progress=progress, workers=workers
+    )
     run = read_run_info(run_dir) if run_dir is not None else None
     if collection.records.empty and (run is None or run.jobs.empty):
         raise JobFolderError(
@@ -117,7 +124,7 @@ def aggregate(
         ctx = PlotContext.build(
             summary, keys, metric=metric, select_metric=select_metric, best=best
         )
-        saved, plot_warnings = render_all(ctx, out / PLOTS)
+        saved, plot_warnings = render_all(ctx, out / PLOTS, workers=workers)
         warnings += plot_warnings
         _remove_stale_plots(out / PLOTS, {f for p in saved for f in p.files})
         files += [f for p in saved for f in p.files]

@@ -217,9 +217,11 @@ def _render(table: pd.DataFrame) -> list[str]:
     for column in table.columns:
         values = table[column].tolist()
         dtype = table[column].dtype
-        if dtype.kind == "f" and isinstance(dtype, np.dtype):
-            cells.append(["" if v != v else repr(v) for v in values])
-        elif dtype.kind in "iub" and isinstance(dtype, np.dtype):
+        if dtype.kind in "fiu" and isinstance(dtype, np.dtype) and values:
+            # repr of the whole list runs in C: several times faster than repr per value
+            texts = repr(values)[1:-1].split(", ")
+            cells.append(["" if t == "nan" else t for t in texts] if dtype.kind == "f" else texts)
+        elif dtype.kind == "b" and isinstance(dtype, np.dtype):
             cells.append([str(v) for v in values])
         else:
             cells.append(_text_cells(values))
