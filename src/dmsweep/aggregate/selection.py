@@ -77,9 +77,9 @@ def best_per_model(
 ) -> pd.DataFrame:
     """best.csv: per model type its best configuration, with the job to use and test metrics.
 
-    Columns: model, job_id, folder, n_replicates, `<metric>_mean` (selection score),
-    `<metric>` and the reported test metrics of that job, `<test metric>_mean` over the
-    configuration's replicates, then the design parameters and replicate values of the job.
+    Columns: model, job_id, folder, n_replicates, `<metric>_mean` (selection score) and
+    `<metric>_sd`, `<metric>` and the reported test metrics of that job, `<test metric>_mean`
+    over the configuration's replicates, then the design parameters and replicate values.
     `configs`: what `configurations` returned for the same arguments, if already computed.
     """
     if configs is None:
@@ -93,7 +93,8 @@ def best_per_model(
     for column in [*reported, *replicates]:
         best[column] = job_values.loc[best.index, column]
     best = best.reset_index()
-    head = ["model", "job_id", "folder", "n_replicates", f"{metric}_mean", metric, *reported]
+    head = ["model", "job_id", "folder", "n_replicates", f"{metric}_mean", f"{metric}_sd"]
+    head += [metric, *reported]
     means = [f"{c}_mean" for c in reported if f"{c}_mean" in best.columns]
-    rest = [c for c in best.columns if c not in {*head, *means, "config", f"{metric}_sd"}]
+    rest = [c for c in best.columns if c not in {*head, *means, "config"}]
     return best[head + means + rest].reset_index(drop=True)
