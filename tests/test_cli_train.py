@@ -104,3 +104,11 @@ def test_train_prints_folders_and_exit_1_on_failure(tmp_path, data_dir, capsys) 
     out, err = capsys.readouterr()
     assert code == 1 and "skipped" in err and "FAILED" in err and "epoch" not in err
     assert out.splitlines() == folders
+
+
+def test_unwritable_output_is_one_line(tmp_path, capsys) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = main(["train", "--set", "max_epochs=1", "-o", str(blocker / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot create a job folder there" in err and "Traceback" not in err

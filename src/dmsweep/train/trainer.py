@@ -30,7 +30,7 @@ from tensorflow import keras
 from dmsweep.config import RANDOM_SPLIT, GCNParams, TrainConfig
 from dmsweep.data import Dataset, Split, encoding_table, load_dataset, make_split, residue_graph
 from dmsweep.data.encodings import encoding_checksums
-from dmsweep.errors import TrainingError
+from dmsweep.errors import JobFolderError, TrainingError
 from dmsweep.models import ModelInputs, build_model, predict_scores, save_model
 from dmsweep.train.jobs import JobOutcome, RunOptions
 from dmsweep.train.metrics import regression_metrics
@@ -144,7 +144,12 @@ def train_one(
     final = Path(options.output_root) / job_id
     if not options.force and has_valid_results(final, job_id):
         return JobOutcome(job_id=job_id, path=final, ok=True, skipped=True)
-    folder = JobFolder(Path(options.output_root), job_id)
+    try:
+        folder = JobFolder(Path(options.output_root), job_id)
+    except OSError as err:
+        raise JobFolderError(
+            f"{options.output_root}: cannot create a job folder there: {one_line(err)}"
+        ) from None
     try:
         job = _Job(config, folder, cache, base, threads, options.verbose)
         error = job.run()
