@@ -138,6 +138,8 @@ def level_order(values: pd.Series) -> list:
 
 
 def format_level(value) -> str:
+    """A short tick label: 0.2, 128, 4.6e-04 (not 0.000459)."""
     if isinstance(value, float | np.floating):
-        return f"{value:.3g}"
+        text = f"{value:.3g}"
+        return f"{value:.1e}" if len(text) > 6 else text
     return str(value)

@@ -86,7 +86,10 @@ def draw(record: InteractionsFigure, ctx: PlotContext) -> Figure:
     for ax, heat in zip(axes, record.heatmaps, strict=True):
         image = ax.imshow(heat.mean, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
         ax.set_yticks(range(len(heat.row_levels)), [format_level(v) for v in heat.row_levels])
-        ax.set_xticks(range(len(heat.column_levels)), [format_level(v) for v in heat.column_levels])
+        columns = [format_level(v) for v in heat.column_levels]
+        ax.set_xticks(range(len(columns)), columns)
+        if sum(map(len, columns)) > 30:
+            ax.tick_params(axis="x", labelrotation=40)
         ax.set_ylabel(label(heat.rows))
         ax.set_xlabel(label(heat.columns))
         if heat.mean.size <= 64:
