@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from dmsweep.aggregate.collect import CORRUPT, DIVERGED, FAILED, OK, RUNNING, in_progress
-from dmsweep.aggregate.runinfo import CONDOR_COLUMNS, RunInfo
+from dmsweep.aggregate.runinfo import RunInfo
 from dmsweep.aggregate.table import integers_as_integers
 
 HELD, EVICTED, ABORTED, IDLE, NEVER_RAN = "held", "evicted", "aborted", "idle", "never ran"
@@ -163,4 +163,4 @@ def failure_table(
     return table.reset_index(drop=True)
 
 
-__all__ = ["CONDOR_COLUMNS", "REASONS", "JobStates", "failure_table", "job_states"]
+__all__ = ["REASONS", "JobStates", "failure_table", "job_states"]

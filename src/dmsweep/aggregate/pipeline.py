@@ -118,14 +118,15 @@ def aggregate(
     clock.lap("tables")
 
     saved = []
-    if plots and not summary.empty:
-        from dmsweep.aggregate.plots import PlotContext, render_all
+    if plots:
+        if not summary.empty:
+            from dmsweep.aggregate.plots import PlotContext, render_all
 
-        ctx = PlotContext.build(
-            summary, keys, metric=metric, select_metric=select_metric, best=best
-        )
-        saved, plot_warnings = render_all(ctx, out / PLOTS, workers=workers)
-        warnings += plot_warnings
+            ctx = PlotContext.build(
+                summary, keys, metric=metric, select_metric=select_metric, best=best
+            )
+            saved, plot_warnings = render_all(ctx, out / PLOTS, workers=workers)
+            warnings += plot_warnings
         _remove_stale_plots(out / PLOTS, {f for p in saved for f in p.files})
         files += [f for p in saved for f in p.files]
         clock.lap("plots")
