@@ -21,9 +21,11 @@ from run_specs import WEIRD_SPLIT, weird_data_dir, write_spec
 
 from dmsweep.errors import ConfigError, DmsweepError
 from dmsweep.run_builder.cli import main
+from dmsweep.run_builder.expand import expand
 from dmsweep.run_builder.folder import BuildOptions, build_run
 from dmsweep.run_builder.queuefile import MAX_LINE, QueueLine, decode_configs, encode_configs
 from dmsweep.run_builder.run import Run
+from dmsweep.run_builder.spec import load_spec
 
 GOLDEN = Path(__file__).parent / "golden"
 REGENERATE = bool(os.environ.get("DMSWEEP_REGENERATE_GOLDEN"))
@@ -111,6 +113,9 @@ def test_run_folder_contents(tmp_path, data_dir):
     assert all(r["max_variants"] == "2000" for r in rows)
     queued = {c["job_id"]: c for line in run.queue for c in line.configs}
     assert set(queued) == {r["job_id"] for r in rows}
+    for training in expand(load_spec(spec)):  # the exact flat config, job id added
+        assert queued[training.job_id] == {**training.config.to_flat(), "job_id": training.job_id}
+    assert {r["job_id"]: int(r["seed"]) for r in rows} == {j: c["seed"] for j, c in queued.items()}
     # only the data the trainings read (random splits: no split files), with checksums
     manifest = run.manifest
     assert set(manifest["data"]) == {
@@ -128,7 +133,7 @@ def test_run_folder_contents(tmp_path, data_dir):
         "run_builder status",
         "run_builder resubmit",
         "run_builder run-local",
-        "aggregate results/",
+        "aggregate .",
         "4 (linear 2, fc 2)",
     ):
         assert text in readme

@@ -7,7 +7,6 @@ again if anything fails while it is being written.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -29,7 +28,8 @@ from dmsweep.run_builder import runfiles
 from dmsweep.run_builder.datafiles import gather, needed_files
 from dmsweep.run_builder.environments import JOB_IMPORTS, EnvRef, prepare_environment
 from dmsweep.run_builder.expand import PlannedBatch, PlannedTraining, estimate, expand, plan_batches
-from dmsweep.run_builder.queuefile import QUEUE_VARS, QueueLine, write_queue
+from dmsweep.run_builder.joblist import write_job_list
+from dmsweep.run_builder.queuefile import QUEUE_VARS
 from dmsweep.run_builder.render import render
 from dmsweep.run_builder.runfiles import RunPaths
 from dmsweep.run_builder.spec import SweepSpec, load_spec
@@ -111,9 +111,13 @@ def _write(
         folder.mkdir()
     shutil.copy2(spec.path, paths / runfiles.SPEC_COPY)
     requirements = _requirement_classes(batches)
-    lines = [_queue_line(b, requirements) for b in batches]
-    write_queue(paths.queue, lines)
-    _write_jobs_csv(paths.jobs_csv, batches, [t for t in trainings if t.job_id in reused])
+    write_job_list(
+        paths.queue,
+        paths.jobs_csv,
+        batches,
+        [requirements.index(_requirement(b)) for b in batches],
+        reused=[(t, REUSED_BATCH) for t in trainings if t.job_id in reused],
+    )
     for job_id, source in reused.items():
         _link_tree(source, paths.results / job_id)
     checksums = gather(dict(data), paths / runfiles.DATA)
@@ -206,42 +210,6 @@ def _requirement_classes(batches: Sequence[PlannedBatch]) -> list[str]:
 def _requirement(batch: PlannedBatch) -> str:
     text = batch.resources.requirements
     return "True" if not text else " ".join(text.split())
-
-
-def _queue_line(batch: PlannedBatch, requirements: list[str]) -> QueueLine:
-    res = batch.resources
-    configs = tuple({**t.config.to_flat(), "job_id": t.job_id} for t in batch.trainings)
-    return QueueLine(
-        batch_id=batch.batch_id,
-        cpus=res.cpus,
-        memory_mb=res.memory_mb,
-        disk_mb=res.disk_mb,
-        gpus=res.gpus,
-        req=requirements.index(_requirement(batch)),
-        configs=configs,
-    )
-
-
-def _write_jobs_csv(
-    path: Path, batches: Sequence[PlannedBatch], reused: Sequence[PlannedTraining]
-) -> None:
-    rows = [(t, b.batch_id) for b in batches for t in b.trainings]
-    rows += [(t, REUSED_BATCH) for t in reused]
-    flats = [t.config.to_flat() for t, _ in rows]
-    keys = sorted({k for flat in flats for k in flat})
-    with open(path, "w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["job_id", "batch_id", *keys])
-        for (training, batch_id), flat in zip(rows, flats, strict=True):
-            writer.writerow([training.job_id, batch_id, *(_cell(flat.get(k)) for k in keys)])
-
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, list | tuple):
-        return ",".join(map(str, value))
-    return value
 
 
 def _reusable(trainings: Sequence[PlannedTraining], runs: Sequence[Path]) -> dict[str, Path]:

@@ -46,20 +46,10 @@ class QueueLine:
         return tuple(str(c["job_id"]) for c in self.configs)
 
     def encode(self) -> str:
-        if not _BATCH_ID.match(self.batch_id):
-            raise ConfigError(f"batch id {self.batch_id!r}: expected letters, digits, _ . -")
-        line = " ".join(
-            str(v)
-            for v in (self.batch_id, self.cpus, self.memory_mb, self.disk_mb, self.gpus, self.req)
+        configs = encode_configs(self.configs)
+        return format_line(
+            self.batch_id, self.cpus, self.memory_mb, self.disk_mb, self.gpus, self.req, configs
         )
-        line += " " + encode_configs(self.configs)
-        if len(line) > MAX_LINE:
-            raise ConfigError(
-                f"batch {self.batch_id}: its {len(self.configs)} configs encode to {len(line):,} "
-                f"characters, more than HTCondor takes on one queue line ({MAX_LINE:,}): "
-                "lower trainings_per_job"
-            )
-        return line
 
     def itemdata(self) -> dict[str, str]:
         """The queue variables as `htcondor2.Schedd.submit(itemdata=...)` takes them."""
@@ -86,23 +76,37 @@ class QueueLine:
         return cls(batch_id, cpus, memory_mb, disk_mb, gpus, req, tuple(decode_configs(configs)))
 
 
+def format_line(
+    batch_id: str, cpus: int, memory_mb: int, disk_mb: int, gpus: int, req: int, configs: str
+) -> str:
+    """One queue line from its fields (`configs` already encoded); refuses what HTCondor or
+    the wrapper could misread."""
+    if not _BATCH_ID.match(batch_id):
+        raise ConfigError(f"batch id {batch_id!r}: expected letters, digits, _ . -")
+    line = (
+        f"{batch_id} {int(cpus)} {int(memory_mb)} {int(disk_mb)} {int(gpus)} {int(req)} {configs}"
+    )
+    if len(line) > MAX_LINE:
+        raise ConfigError(
+            f"batch {batch_id}: its configs encode to {len(line):,} characters, more than "
+            f"HTCondor takes on one queue line ({MAX_LINE:,}): lower trainings_per_job"
+        )
+    return line
+
+
 def encode_configs(configs: Iterable[Mapping[str, Any]]) -> str:
-    text = "".join(json.dumps(c, sort_keys=True, separators=(",", ":")) + "\n" for c in configs)
+    return encode_json_lines(json.dumps(c, sort_keys=True, separators=(",", ":")) for c in configs)
+
+
+def encode_json_lines(lines: Iterable[str]) -> str:
+    """gzip (mtime 0: deterministic) of the JSON lines, then base64."""
+    text = "".join(line + "\n" for line in lines)
     return base64.b64encode(gzip.compress(text.encode(), mtime=0)).decode("ascii")
 
 
 def decode_configs(encoded: str) -> list[dict[str, Any]]:
     text = gzip.decompress(base64.b64decode(encoded, validate=True)).decode()
     return [json.loads(line) for line in text.splitlines() if line]
-
-
-def write_queue(path: Path, lines: Iterable[QueueLine]) -> int:
-    count = 0
-    with open(path, "w", encoding="ascii") as stream:
-        for line in lines:
-            stream.write(line.encode() + "\n")
-            count += 1
-    return count
 
 
 def read_queue(path: Path) -> list[QueueLine]:
