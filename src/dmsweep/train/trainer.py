@@ -14,6 +14,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import logging
 import random
 import resource
 import sys
@@ -37,9 +38,14 @@ from dmsweep.train.metrics import regression_metrics
 from dmsweep.train.outputs import JobFolder, has_valid_results, one_line
 from dmsweep.train.provenance import available_cpus, base_provenance, granted_threads, now
 
+tf.get_logger().setLevel(logging.ERROR)  # e.g. retracing notes when a process trains many models
+
 EVAL_BATCH_SIZE = 2048
 """Batch size for the tune loss and predictions (no gradients: bigger is faster)."""
 PARTS = ("train", "tune", "test")
+STEPS_PER_EXECUTION = 16
+"""Training steps per call into TensorFlow: the same updates, less Python per step (measured
+about 30% faster for the FC model at batch size 32)."""
 
 Log = Callable[[str], None]
 
@@ -262,7 +268,11 @@ class _Job:
             table=data.table, length=data.dataset.codes.shape[1], adjacency=data.adjacency
         )
         model = build_model(self.config.params, inputs)
-        model.compile(optimizer=adam(self.config.optim.learning_rate), loss="mse")
+        model.compile(
+            optimizer=adam(self.config.optim.learning_rate),
+            loss="mse",
+            steps_per_execution=STEPS_PER_EXECUTION,
+        )
         return model
 
     def _fit(self, model: keras.Model, data: _Data) -> _BestEpoch:
