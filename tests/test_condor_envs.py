@@ -30,6 +30,7 @@ def test_environment_passes_preflight_in_the_pool(tmp_path, data_dir, strategy):
         models={"linear": {"fixed": {"split": "random", "max_variants": 2000}}},
         replicates={"seed": [1]},
         resources={"default": {"cpus": 1, "memory_mb": 3000, "disk_mb": 8000}},
+        submit={"max_idle": 10, "max_materialize": 20},  # throttles the preflight job drops
     )
     options = BuildOptions(runs_dir=tmp_path / "runs", data_dir=data_dir, name="env")
     run = Run.open(build_run(spec, options))

@@ -132,8 +132,9 @@ def submit(run_dir: Path, lines: Sequence[QueueLine], *, preflight: bool = False
     if preflight:
         description["arguments"] = '"--preflight $(batch_id) $(cpus) $(configs)"'
         description["transfer_output_files"] = runfiles.PREFLIGHT
-        for key in ("max_idle", "max_materialize"):
-            description.pop(key, None)
+        for key in ("max_idle", "max_materialize"):  # one job: no throttles
+            if key in description:
+                description[key] = ""  # keys cannot be deleted; empty means unset
     try:
         result = _schedd().submit(description, itemdata=iter([line.itemdata() for line in lines]))
     except SchedulerError:
