@@ -76,8 +76,13 @@ def gather(files: dict[str, tuple[Path, str]], target: Path) -> dict[str, str]:
     for rel, (source, _) in sorted(files.items()):
         dest = target / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(source, dest)
-        except OSError:
-            shutil.copy2(source, dest)
+        link_or_copy(source, dest)
     return {rel: checksum for rel, (_, checksum) in sorted(files.items())}
+
+
+def link_or_copy(source: Path | str, dest: Path | str) -> None:
+    """A hard link (no space, no time), else a copy (another filesystem)."""
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)

@@ -8,10 +8,8 @@ again if anything fails while it is being written.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -25,7 +23,7 @@ import dmsweep
 from dmsweep.errors import ConfigError
 from dmsweep.jobfiles import JobPaths
 from dmsweep.run_builder import runfiles
-from dmsweep.run_builder.datafiles import gather, needed_files
+from dmsweep.run_builder.datafiles import gather, link_or_copy, needed_files
 from dmsweep.run_builder.environments import JOB_IMPORTS, EnvRef, prepare_environment
 from dmsweep.run_builder.expand import PlannedBatch, PlannedTraining, estimate, expand, plan_batches
 from dmsweep.run_builder.joblist import write_job_list
@@ -33,6 +31,7 @@ from dmsweep.run_builder.queuefile import QUEUE_VARS
 from dmsweep.run_builder.render import render
 from dmsweep.run_builder.runfiles import RunPaths
 from dmsweep.run_builder.spec import SweepSpec, load_spec
+from dmsweep.train.provenance import git_commit
 
 MANIFEST_FORMAT = 1
 REUSED_BATCH = "reused"
@@ -58,8 +57,7 @@ def dry_run(spec_path: Path | str) -> list[str]:
     spec = load_spec(spec_path)
     trainings = expand(spec)
     per_job = spec.trainings_per_job_by_model or spec.trainings_per_job
-    lines = [f"{spec.name}: {spec.path}", *estimate(trainings, per_job).lines()]
-    return lines
+    return [f"{spec.name}: {spec.path}", *estimate(trainings, per_job).lines()]
 
 
 def build_run(spec_path: Path | str, options: BuildOptions | None = None) -> Path:
@@ -120,8 +118,8 @@ def _write(
     )
     for job_id, source in reused.items():
         _link_tree(source, paths.results / job_id)
+    (paths / runfiles.DATA).mkdir()
     checksums = gather(dict(data), paths / runfiles.DATA)
-    (paths / runfiles.DATA).mkdir(exist_ok=True)
     version, commit, dirty = _copy_code(paths / runfiles.CODE)
     env = prepare_environment(spec.environment, paths / runfiles.ENV, cache_dir=options.cache_dir)
 
@@ -227,16 +225,10 @@ def _reusable(trainings: Sequence[PlannedTraining], runs: Sequence[Path]) -> dic
 
 
 def _link_tree(source: Path, target: Path) -> None:
-    def link(src: str, dst: str) -> None:
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-
-    shutil.copytree(source, target, copy_function=link)
+    shutil.copytree(source, target, copy_function=link_or_copy)
 
 
-def _copy_code(target: Path) -> tuple[str, str | None, bool]:
+def _copy_code(target: Path) -> tuple[str, str | None, bool | None]:
     """Copy the dmsweep package (and a dist-info, so its version resolves) to `target`."""
     package = Path(dmsweep.__file__).resolve().parent
     shutil.copytree(package, target / "dmsweep", ignore=shutil.ignore_patterns("__pycache__"))
@@ -244,26 +236,5 @@ def _copy_code(target: Path) -> tuple[str, str | None, bool]:
     info = target / f"dmsweep-{version}.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: dmsweep\nVersion: {version}\n")
-    commit, dirty = _git_state(package)
+    commit, dirty = git_commit()  # no TensorFlow behind this import
     return version, commit, dirty
-
-
-def _git_state(folder: Path) -> tuple[str | None, bool]:
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        if head.returncode != 0:
-            return None, False
-        status = subprocess.run(
-            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no", "."],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        return head.stdout.strip(), bool(status.stdout.strip())
-    except (OSError, subprocess.TimeoutExpired):
-        return None, False
