@@ -130,12 +130,10 @@ def prepare_environment(
 
 
 def default_env_cache() -> Path:
-    """`<DMSWEEP_CACHE_DIR or ~/.cache/dmsweep>/envs`."""
-    base = (
-        os.environ.get("DMSWEEP_CACHE_DIR")
-        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dmsweep"
-    )
-    return Path(base).expanduser() / "envs"
+    """`envs/` in dmsweep's cache ($DMSWEEP_CACHE_DIR, else ~/.cache/dmsweep), beside data."""
+    from dmsweep.data import default_cache_dir
+
+    return default_cache_dir() / "envs"
 
 
 class Tarball:
