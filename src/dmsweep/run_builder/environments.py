@@ -144,18 +144,15 @@ class Tarball:
         packages = {_dist_name(d): d.version for d in dists}
         key = _content_key(self.name, packages, extra=COMPRESSION)
         suffix = ".tar.zst" if COMPRESSION == "zstd" else ".tar.gz"
-        name = f"python{_py_version()}-{key}{suffix}"
-        cached = _cached(cache_dir / name, lambda out: _build_tarball(out, dists))
-        link = _link(cached, env_dir / name)
-        return EnvRef(
-            strategy=self.name,
-            python="python/bin/python3",
-            files=(f"{env_dir.name}/{name}",),
+        return _artifact(
+            self.name,
+            f"python{_py_version()}-{key}{suffix}",
+            lambda out: _build_tarball(out, dists),
             key=key,
-            cache_path=str(cached),
-            size_bytes=cached.stat().st_size,
-            link=link,
             packages=packages,
+            python="python/bin/python3",
+            env_dir=env_dir,
+            cache_dir=cache_dir,
         )
 
 
@@ -163,23 +160,44 @@ class Wheelhouse:
     name: ClassVar[str] = "wheelhouse"
 
     def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
-        dists = job_distributions()
-        packages = {_dist_name(d): d.version for d in dists}
+        packages = {_dist_name(d): d.version for d in job_distributions()}
         packages["pip"] = metadata.version("pip")
         key = _content_key(self.name, packages)
-        name = f"wheelhouse-py{_py_version()}-{key}.tar"
-        cached = _cached(cache_dir / name, lambda out: _build_wheelhouse(out, packages))
-        link = _link(cached, env_dir / name)
-        return EnvRef(
-            strategy=self.name,
-            python=f"python{_py_version()}",
-            files=(f"{env_dir.name}/{name}",),
+        return _artifact(
+            self.name,
+            f"wheelhouse-py{_py_version()}-{key}.tar",
+            lambda out: _build_wheelhouse(out, packages),
             key=key,
-            cache_path=str(cached),
-            size_bytes=cached.stat().st_size,
-            link=link,
             packages=packages,
+            python=f"python{_py_version()}",
+            env_dir=env_dir,
+            cache_dir=cache_dir,
         )
+
+
+def _artifact(
+    strategy: str,
+    name: str,
+    build: Callable[[Path], None],
+    *,
+    key: str,
+    packages: dict[str, str],
+    python: str,
+    env_dir: Path,
+    cache_dir: Path,
+) -> EnvRef:
+    """Build `name` into the cache once, link it into the run folder's `env_dir`."""
+    cached = _cached(cache_dir / name, build)
+    return EnvRef(
+        strategy=strategy,
+        python=python,
+        files=(f"{env_dir.name}/{name}",),
+        key=key,
+        cache_path=str(cached),
+        size_bytes=cached.stat().st_size,
+        link=_link(cached, env_dir / name),
+        packages=packages,
+    )
 
 
 class Container:
