@@ -25,14 +25,18 @@ def submit_run(
     force: bool = False,
     preflight_timeout_s: float = PREFLIGHT_TIMEOUT_S,
     log: Callable[[str], None] = print,
-) -> Submission:
-    """Submit every queue line as one cluster; `preflight` None follows the spec."""
+) -> Submission | None:
+    """Submit every queue line as one cluster; `preflight` None follows the spec. None when
+    nothing is queued (every training was reused from earlier runs)."""
     earlier = [s for s in read_submissions(run.paths) if s.kind == "sweep"]
     if earlier and not force:
         raise SchedulerError(
             f"{run.name} was submitted already (cluster {earlier[-1].cluster}): use "
             "run_builder resubmit for what is missing, or submit --force to queue it all again"
         )
+    if not run.queue:
+        log(f"{run.name}: nothing queued (every training has results already)")
+        return None
     if preflight if preflight is not None else bool(run.manifest.get("preflight")):
         run_preflight(run, timeout_s=preflight_timeout_s, log=log)
     lines = run.queue
