@@ -141,6 +141,14 @@ def test_nothing_to_aggregate_exits_1_with_one_line(tmp_path: Path, capsys, setu
     assert not (tmp_path / "summary").exists()
 
 
+def test_an_unwritable_output_is_one_line(tmp_path: Path, capsys) -> None:
+    make_results(tmp_path / "results", 3)
+    (tmp_path / "taken").write_text("a file where the output folder should go")
+    code, _, err = run_cli(capsys, tmp_path / "results", "-o", tmp_path / "taken")
+    assert code == 1
+    assert err.startswith("aggregate: cannot write the summary:") and err.count("\n") == 1
+
+
 def test_unknown_metric_names_the_choices(tmp_path: Path, capsys) -> None:
     make_results(tmp_path / "results", 6)
     code, _, err = run_cli(capsys, tmp_path / "results", "--select-metric", "tune_rmse")

@@ -3,7 +3,8 @@
 Exit status: 0 when the summary was written (also when some trainings failed or still
 run: failures.csv and the completeness line say so); 1 when there is nothing to aggregate
 or the input is unusable (no such folder, a single job folder, an empty folder, an unknown
-metric), with one line saying why; 2 for a command-line usage error.
+metric) or the output folder cannot be written, with one line saying why; 2 for a
+command-line usage error.
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except DmsweepError as err:
         print(f"aggregate: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # the output folder cannot be written
+        print(f"aggregate: cannot write the summary: {err}", file=sys.stderr)
         return 1
     seconds = result.seconds
     print(
