@@ -18,23 +18,14 @@ from typing import Any
 import yaml
 
 from dmsweep import __version__
+from dmsweep._cli import EXIT_FAILED, EXIT_OK, one_line, run_subcommand
 from dmsweep.config import TrainConfig, all_flat_keys
-from dmsweep.errors import ConfigError, DmsweepError
-
-EXIT_OK, EXIT_TRAINING_FAILED, EXIT_ERROR = 0, 1, 2
+from dmsweep.errors import ConfigError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.run(args))
-    except DmsweepError as err:
-        print(f"dmsweep {args.command}: error: {_one_line(err)}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print(f"dmsweep {args.command}: interrupted", file=sys.stderr)
-        return 130
+    return run_subcommand("dmsweep", parser.parse_args(argv))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,7 +148,7 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         try:
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError as err:
-            raise ConfigError(f"--set {item!r}: cannot read the value: {_one_line(err)}") from None
+            raise ConfigError(f"--set {item!r}: cannot read the value: {one_line(err)}") from None
         if isinstance(value, dict):
             raise ConfigError(f"--set {item!r}: expected a single value, got a mapping")
         out[key] = value
@@ -169,7 +160,7 @@ def read_config_file(path: Path) -> list[tuple[str, Mapping[str, Any]]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read the config: {_one_line(err)}") from None
+        raise ConfigError(f"{path}: cannot read the config: {one_line(err)}") from None
     if path.suffix.lower() == ".jsonl":
         entries = []
         for number, line in enumerate(text.splitlines(), start=1):
@@ -179,14 +170,14 @@ def read_config_file(path: Path) -> list[tuple[str, Mapping[str, Any]]]:
             try:
                 entries.append((source, _mapping(json.loads(line), source)))
             except ValueError as err:
-                raise ConfigError(f"{source}: invalid JSON: {_one_line(err)}") from None
+                raise ConfigError(f"{source}: invalid JSON: {one_line(err)}") from None
         if not entries:
             raise ConfigError(f"{path}: no configs (expected one JSON object per line)")
         return entries
     try:
         loaded = yaml.safe_load(text)  # JSON is YAML
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: cannot read the config: {_one_line(err)}") from None
+        raise ConfigError(f"{path}: cannot read the config: {one_line(err)}") from None
     return [(str(path), _mapping(loaded, str(path)))]
 
 
@@ -216,7 +207,7 @@ def _train(args: argparse.Namespace) -> int:
     outcomes = run_trainings(configs, options=options)
     for outcome in outcomes:
         print(outcome.path, flush=True)
-    return EXIT_OK if all(o.ok for o in outcomes) else EXIT_TRAINING_FAILED
+    return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
 
 
 # -------------------------------------------------------------------------------------- predict
@@ -252,10 +243,6 @@ def _predict(args: argparse.Namespace) -> int:
         with open(args.output, "w", newline="", encoding="utf-8") as stream:
             write_predictions(prediction, stream)
     return EXIT_OK
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":

@@ -18,10 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dmsweep import __version__
-from dmsweep.errors import DmsweepError
+from dmsweep._cli import EXIT_FAILED, EXIT_OK, run_subcommand
 
 COMMANDS = ("build", "submit", "status", "resubmit", "run-local")
-EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,15 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list and args_list[0] not in COMMANDS and not args_list[0].startswith("-"):
         args_list.insert(0, "build")  # `run_builder SPEC` is `run_builder build SPEC`
     parser = build_parser()
-    args = parser.parse_args(args_list)
-    try:
-        return int(args.run(args))
-    except DmsweepError as err:
-        print(f"run_builder {args.command}: error: {' '.join(str(err).split())}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print(f"run_builder {args.command}: interrupted", file=sys.stderr)
-        return 130
+    return run_subcommand("run_builder", parser.parse_args(args_list))
 
 
 def build_parser() -> argparse.ArgumentParser:

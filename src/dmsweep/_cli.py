@@ -1,0 +1,30 @@
+"""What the `dmsweep` and `run_builder` console scripts do alike: exit codes, one-line errors.
+
+An expected failure (any DmsweepError) is one line on stderr and exit status 2, never a
+traceback: the user acts on the message (file, key, expectation), not on our stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dmsweep.errors import DmsweepError
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def run_subcommand(prog: str, args: argparse.Namespace) -> int:
+    """Run the subcommand parsed into `args.run`, turning expected errors into one line."""
+    try:
+        return int(args.run(args))
+    except DmsweepError as err:
+        print(f"{prog} {args.command}: error: {one_line(err)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"{prog} {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
