@@ -86,6 +86,15 @@ def _timed(step: Callable[[], None]) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def gcn_at_size(size: str) -> tuple[GCNParams, int, float]:
+    """`3x32@128` -> 3 graph convs of 32 filters, batch 128 (learning rate as published)."""
+    shape, _, batch = size.partition("@")
+    layers, filters = (int(v) for v in shape.lower().split("x"))
+    params, published_batch, learning_rate = PUBLISHED["gcn"]
+    resized = GCNParams(layers=layers, filters=filters, threshold=params.threshold)
+    return resized, int(batch) if batch else published_batch, learning_rate
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=None, help="(default $DMSWEEP_DATA_DIR)")
@@ -99,7 +108,16 @@ def main(argv: list[str] | None = None) -> int:
         "--steps", type=int, default=None, help="time only this many steps per epoch, scaled up"
     )
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--gcn-size",
+        metavar="LAYERSxFILTERS[@BATCH]",
+        default=None,
+        help="GCN (ours and baselines) at another size, e.g. 3x32@128 as measured in DESIGN.md "
+        "(default: the published 2x128@32)",
+    )
     args = parser.parse_args(argv)
+    if args.gcn_size:
+        PUBLISHED["gcn"] = gcn_at_size(args.gcn_size)
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = sorted(set(names) - set(PUBLISHED) - set(VARIANTS))
     if unknown:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-tf = pytest.importorskip("tensorflow")
-
-from dmsweep.config import CNNParams, FCParams, GCNParams, LinearParams  # noqa: E402
-from dmsweep.data import ALPHABET, encoding_table, load_dataset, residue_graph  # noqa: E402
-from dmsweep.errors import TrainingError  # noqa: E402
-from dmsweep.models import (  # noqa: E402
+from dmsweep.config import CNNParams, FCParams, GCNParams, LinearParams
+from dmsweep.data import ALPHABET, encoding_table, load_dataset, residue_graph
+from dmsweep.errors import TrainingError
+from dmsweep.models import (
     AttentionPool,
     BatchMajor,
     EncodedGraphConv,

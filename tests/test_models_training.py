@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-tf = pytest.importorskip("tensorflow")
-
-from dmsweep.config import CNNParams, FCParams, GCNParams, LinearParams  # noqa: E402
-from dmsweep.data import encoding_table, load_dataset, residue_graph  # noqa: E402
-from dmsweep.models import MODEL_BUILDERS, ModelInputs, build_model  # noqa: E402
-from dmsweep.train.trainer import seed_everything  # noqa: E402
+from dmsweep.config import CNNParams, FCParams, GCNParams, LinearParams
+from dmsweep.data import encoding_table, load_dataset, residue_graph
+from dmsweep.models import MODEL_BUILDERS, ModelInputs, build_model
+from dmsweep.train.trainer import seed_everything
 
 PARAMS = [
     LinearParams(),

@@ -8,8 +8,6 @@ import json
 import numpy as np
 import pytest
 
-pytest.importorskip("tensorflow")
-
 from dmsweep.config import TrainConfig
 from dmsweep.jobfiles import (
     CONFIG,
@@ -21,8 +19,8 @@ from dmsweep.jobfiles import (
     TMP_PREFIX,
     JobPaths,
 )
+from dmsweep.jobfiles import SPLIT as SPLIT_FILE
 from dmsweep.train import RunOptions, run_trainings
-from dmsweep.train.outputs import SPLIT_FILE
 from dmsweep.train.predict import TrainedJob, VariantInput
 
 pytestmark = pytest.mark.slow

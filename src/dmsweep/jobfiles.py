@@ -17,7 +17,8 @@ PROVENANCE = "provenance.json"
 ERROR = "error.json"
 MODEL_DIR = "model"
 MODEL_FILE = "model.keras"
-SPLIT_DIR = "split"
+SPLIT = "split.npz"
+"""`assignment`: int8 per dataset row, 0 unused, 1 train, 2 tune, 3 test."""
 
 TMP_PREFIX = ".tmp-"
 """A job folder under construction is named TMP_PREFIX + job id and renamed when complete."""
@@ -66,8 +67,8 @@ class JobPaths:
         return self.root / MODEL_DIR / MODEL_FILE
 
     @property
-    def split_dir(self) -> Path:
-        return self.root / SPLIT_DIR
+    def split(self) -> Path:
+        return self.root / SPLIT
 
     def is_complete(self) -> bool:
         """A finished successful job: metrics and config written (the folder is renamed last)."""

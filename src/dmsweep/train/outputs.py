@@ -29,13 +29,12 @@ from dmsweep.jobfiles import (
     MODEL_FILE,
     PREDICTIONS,
     PROVENANCE,
+    SPLIT,
     TMP_PREFIX,
     JobPaths,
 )
 from dmsweep.train.provenance import now
 
-SPLIT_FILE = "split.npz"
-"""`assignment`: int8 per dataset row, 0 unused, 1 train, 2 tune, 3 test (job contract)."""
 TRACEBACK_LINES = 20
 HISTORY_COLUMNS = ("epoch", "train_loss", "tune_loss")
 PREDICTION_COLUMNS = ("variant", "true_score", "predicted_score")
@@ -90,7 +89,7 @@ class JobFolder:
                 writer.writerow([row[0], _number(row[1]), _number(row[2])])
 
     def write_split(self, assignment: np.ndarray) -> None:
-        np.savez_compressed(self.path(SPLIT_FILE), assignment=np.asarray(assignment, np.int8))
+        np.savez_compressed(self.path(SPLIT), assignment=np.asarray(assignment, np.int8))
 
     def write_error(self, error: BaseException, phase: str) -> None:
         tail = traceback.format_exception(type(error), error, error.__traceback__)
