@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end: build the demo sweep into a run folder, run its jobs here (no pool
-# needed), aggregate the results into summary.csv, failures.csv, plots/ and report.html.
+# needed; run-local ends with the run's status), aggregate the results into summary.csv,
+# failures.csv, plots/ and report.html.
 # Data: $DMSWEEP_DATA_DIR, else ../shared/data beside the checkout, else downloaded into a cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,6 @@ spec=${1:-sweeps/demo.yaml}
 run_builder "$spec" --dry-run
 run=$(run_builder "$spec" -o runs | tail -n 1)
 run_builder run-local "$run" -j 2
-run_builder status "$run"
 aggregate "$run"
 echo
 echo "Run folder:  $run"

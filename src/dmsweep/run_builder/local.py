@@ -54,7 +54,7 @@ def run_local(
     from tqdm import tqdm
 
     outcomes: list[BatchOutcome] = []
-    not_done = 0
+    failed = 0
     with (
         tqdm(total=total, unit="training", file=sys.stderr, disable=not progress) as bar,
         ThreadPoolExecutor(max_workers=max(1, jobs)) as pool,
@@ -63,9 +63,10 @@ def run_local(
         for future in as_completed(futures):
             outcome = future.result()
             outcomes.append(outcome)
-            not_done += len(futures[future].configs) - outcome.done
+            failed += len(futures[future].configs) - outcome.done
             bar.update(len(futures[future].configs))
-            bar.set_postfix(not_done=not_done, refresh=True)
+            if failed:
+                bar.set_postfix(failed=failed, refresh=True)
             if outcome.returncode != 0:
                 log(f"batch {outcome.batch_id}: exit code {outcome.returncode} (log {outcome.log})")
     with contextlib.suppress(OSError):
