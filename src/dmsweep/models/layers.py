@@ -38,23 +38,11 @@ class EncodingLookup(keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_codes = int(num_codes)
         self.num_features = int(num_features)
-        self._initial_table = None if table is None else np.asarray(table, dtype=np.float32)
-        if self._initial_table is not None and self._initial_table.shape != (
-            self.num_codes,
-            self.num_features,
-        ):
-            raise ValueError(
-                f"encoding table has shape {self._initial_table.shape}, "
-                f"expected ({self.num_codes}, {self.num_features})"
-            )
+        self._initial_table = _checked(table, (self.num_codes, self.num_features), "table")
 
     def build(self, input_shape: Any) -> None:
-        initial = self._initial_table
-        self.table = self.add_weight(
-            name="table",
-            shape=(self.num_codes, self.num_features),
-            initializer="zeros" if initial is None else keras.initializers.Constant(initial),
-            trainable=False,
+        self.table = _fixed_weight(
+            self, "table", (self.num_codes, self.num_features), self._initial_table
         )
         super().build(input_shape)
 
@@ -114,12 +102,8 @@ class _SharedGraphConvBase(GCSConv):
         self._initial_adjacency = _checked(adjacency, (self.num_nodes, self.num_nodes), "adjacency")
 
     def _add_graph_weights(self, features: int) -> None:
-        initial = self._initial_adjacency
-        self.adjacency = self.add_weight(
-            name="adjacency",
-            shape=(self.num_nodes, self.num_nodes),
-            initializer="zeros" if initial is None else keras.initializers.Constant(initial),
-            trainable=False,
+        self.adjacency = _fixed_weight(
+            self, "adjacency", (self.num_nodes, self.num_nodes), self._initial_adjacency
         )
         for name in ("kernel_1", "kernel_2"):
             weight = self.add_weight(
@@ -208,12 +192,8 @@ class EncodedGraphConv(_SharedGraphConvBase):
             raise ValueError(
                 f"EncodedGraphConv expects codes (batch, {self.num_nodes}), got {input_shape}"
             )
-        initial = self._initial_table
-        self.table = self.add_weight(
-            name="table",
-            shape=(self.num_codes, self.num_features),
-            initializer="zeros" if initial is None else keras.initializers.Constant(initial),
-            trainable=False,
+        self.table = _fixed_weight(
+            self, "table", (self.num_codes, self.num_features), self._initial_table
         )
         self._add_graph_weights(self.num_features)
         self.built = True
@@ -278,6 +258,17 @@ class BatchMajor(keras.layers.Layer):
     def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
         shape = tuple(input_shape)
         return (shape[1], shape[0], shape[2])
+
+
+def _fixed_weight(
+    layer: keras.layers.Layer, name: str, shape: tuple[int, int], initial: np.ndarray | None
+) -> tf.Variable:
+    """A non-trainable weight: a constant of the model that is saved and loaded with it.
+
+    Zeros when the layer is rebuilt from its config; loading then fills in the saved values.
+    """
+    initializer = "zeros" if initial is None else keras.initializers.Constant(initial)
+    return layer.add_weight(name=name, shape=shape, initializer=initializer, trainable=False)
 
 
 def _checked(value: Any, shape: tuple[int, int], name: str) -> np.ndarray | None:
