@@ -63,7 +63,7 @@ def test_bad_config_files(tmp_path, content, suffix, words) -> None:
     [
         (["--set", "modle=cnn"], "unknown key 'modle' (did you mean 'model'?)"),
         (["--set", "model=linear", "--set", "filters=3"], "does not apply to model 'linear'"),
-        (["--set", "learning_rate=fast"], "learning_rate: expected float"),
+        (["--set", "learning_rate=fast"], "learning_rate: expected a number in (0, 10]"),
         (["--set", "seed"], "expected KEY=VALUE"),
         (["--config", "missing.yaml"], "missing.yaml: cannot read the config"),
     ],

@@ -96,16 +96,25 @@ def test_random_split_with_train_fraction(avgfp):
     assert split.sizes() == {"train": 80, "tune": 40, "test": 40}
 
 
-def test_unknown_split_lists_the_available_ones(avgfp):
+def test_unknown_split_lists_a_few_real_splits_closest_first(avgfp):
+    """issue 7: not ~100 folders (non-split ones included) but a few real splits, closest first."""
     with pytest.raises(DataError) as caught:
         make_split(avgfp, DataConfig(split="mian"))
     message = str(caught.value)
-    assert (
-        "splits/mian/train.txt: split file not found (split 'mian'; available splits: [" in message
-    )
-    assert "'main'" in message and "'main_replicates/standard_rep_5'" in message
-    assert "'reduced/reduced_0.1/reduced_0.1_rep_4'" in message and "'random'" in message
+    assert "splits/mian/train.txt: split file not found: no split 'mian' in dataset" in message
+    assert "closest first: main, " in message and "(57 in all); or random)" in message
+    listed = message.split("closest first: ")[1].split(", ...")[0].split(", ")
+    assert len(listed) == 5 and listed[0] == "main"
     assert "\n" not in message
+
+
+def test_folders_that_are_not_splits_are_not_offered(copied):
+    (copied / "avgfp" / "splits" / "half").mkdir()
+    (copied / "avgfp" / "splits" / "half" / "train.txt").write_text("0\n")  # no tune, no test
+    (copied / "avgfp" / "splits" / "group" / "inner").mkdir(parents=True)
+    dataset = load_dataset("avgfp", data_dir=copied)
+    with pytest.raises(DataError, match=r"closest first: mine; or random\)$"):
+        make_split(dataset, DataConfig(split="mien"))
 
 
 @pytest.fixture()
@@ -150,7 +159,7 @@ def test_a_missing_split_part(copied):
     (copied / "avgfp" / "splits" / "mine" / "tune.txt").unlink()
     dataset = load_dataset("avgfp", data_dir=copied)
     with pytest.raises(
-        DataError, match=r"mine/tune.txt: split file not found .*available splits: \["
+        DataError, match=r"mine/tune.txt: split file not found: .*closest first: none; or random"
     ):
         make_split(dataset, DataConfig(split="mine"))
 

@@ -9,14 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from dmsweep.config import TrainConfig
-from dmsweep.run_builder import expand as expand_module
-from dmsweep.run_builder.expand import (
-    PlannedTraining,
-    estimate,
-    expand,
-    plan_batches,
-)
+from dmsweep.config import TrainConfig, job_id
+from dmsweep.errors import ConfigError
+from dmsweep.run_builder.estimate import estimate
+from dmsweep.run_builder.expand import PlannedTraining, expand, plan_batches
 from dmsweep.run_builder.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,28 +94,27 @@ def test_demo_is_a_handful_of_small_trainings() -> None:
     for t in trainings:
         assert t.config.optim.max_epochs <= 10
         assert t.config.data.max_variants is not None and t.config.data.max_variants <= 5000
-    assert sum(estimate(trainings).cpu_hours_per_model.values()) * 60 < 10  # minutes
+    batches = plan_batches(trainings, spec.trainings_per_job_by_model)
+    assert sum(estimate(trainings, batches).cpu_hours_per_model.values()) * 60 < 10  # minutes
 
 
-def test_fast_path_matches_train_config(resampling, main) -> None:
-    """Memoised sections and hashing give exactly what TrainConfig.from_flat and job_id give."""
+def test_planned_job_ids_are_the_configs_own(resampling, main) -> None:
+    """One job id: the planned id is TrainConfig.job_id, which is job_id() of the flat form."""
     for _spec, trainings in (main, resampling):
         for t in trainings[::7]:
             plain = TrainConfig.from_flat(t.config.to_flat())
             assert plain == t.config
-            assert plain.job_id == t.job_id == t.config.job_id
-            assert t.flat == t.config.to_flat()
+            assert plain.job_id == t.job_id == t.config.job_id == job_id(t.flat)
     first = main[1][0]
     first.flat["encoding"].append("mutated")
     first.flat["seed"] = -1
     assert first.flat == first.config.to_flat()  # a fresh copy each time
 
 
-def test_fast_path_falls_back_when_hashing_disagrees(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(expand_module, "_fast_job_id", lambda *args: "wrong")
-    spec = spec_of(tmp_path, "models: {fc: {}}\ngrid: {units: [10, 20], layers: [1, 2]}\n")
-    assert [t.job_id for t in expand(spec)] == [t.config.job_id for t in expand(spec)]
-    assert len(expand(spec)) == 4
+def test_no_second_job_id_implementation() -> None:
+    """issue 7: expand.py had its own hashing (_fast_job_id, _canonical); one definition now."""
+    source = (REPO / "src" / "dmsweep" / "run_builder" / "expand.py").read_text()
+    assert "hashlib" not in source and "_canonical" not in source
 
 
 # --------------------------------------------------------------------------- determinism
@@ -253,12 +248,13 @@ def test_block_setting_overrides_spec_level(tmp_path: Path) -> None:
 def test_cyclic_conditions_are_refused(tmp_path: Path) -> None:
     from dmsweep.errors import ConfigError
 
+    spec = spec_of(
+        tmp_path,
+        "models: {fc: {grid: {layers: {values: [1, 2], when: {units: 10}}, "
+        "units: {values: [10, 20], when: {layers: 1}}}}}\n",
+    )
     with pytest.raises(ConfigError, match=r"models\.fc: conditions form a cycle: layers .*units"):
-        spec_of(
-            tmp_path,
-            "models: {fc: {grid: {layers: {values: [1, 2], when: {units: 10}}, "
-            "units: {values: [10, 20], when: {layers: 1}}}}}\n",
-        )
+        expand(spec)
 
 
 # --------------------------------------------------------------------------- samples
@@ -373,9 +369,10 @@ def test_plan_batches_refuses_bad_sizes() -> None:
 
 def test_estimate_is_sane(resampling) -> None:
     spec, trainings = resampling
-    est = estimate(trainings, spec.trainings_per_job_by_model)
+    batches = plan_batches(trainings, spec.trainings_per_job_by_model)
+    est = estimate(trainings, batches)
     assert est.trainings == 17_820
-    assert est.jobs == len(plan_batches(trainings, spec.trainings_per_job_by_model))
+    assert est.jobs == len(batches)
     hours = est.cpu_hours_per_model
     assert 0 < hours["linear"] < hours["fc"] < hours["cnn"]
     assert hours["gcn"] > 0
@@ -396,7 +393,7 @@ def test_estimate_scales_with_data_and_epochs(tmp_path: Path) -> None:
         "models: {cnn: {}}\nfixed: {split: random, max_epochs: 10, patience: 0}\n"
         "grid: {max_variants: [1000, 10000]}\n",
     )
-    small, large = (estimate([t]).cpu_hours for t in expand(spec))
+    small, large = (estimate([t], plan_batches([t], 1)).cpu_hours for t in expand(spec))
     assert small < large
 
 
@@ -409,3 +406,53 @@ def test_replaced_spec_is_expanded_afresh(tmp_path: Path) -> None:
     bigger = dataclasses.replace(spec, resources={"default": Resources(memory_mb=9999)})
     assert expand(bigger)[0].resources.memory_mb == 9999
     assert expand(spec)[0].resources.memory_mb == 2048
+
+
+def test_a_condition_that_never_holds_is_refused(tmp_path: Path) -> None:
+    """issue 8: `when: {layers: 1}` in a block whose layers is always 2 used to be ignored."""
+    spec = spec_of(
+        tmp_path,
+        "models:\n  fc: {grid: {layers: [1, 2]}}\n  cnn: {grid: {filters: "
+        "{values: [8, 16], when: {layers: 1}}}}\n",
+    )
+    with pytest.raises(ConfigError, match=r"models.cnn.grid.filters.when: this condition never"):
+        expand(spec)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (
+            "models: {fc: {}}\ngrid: {learning_rate: {from: 0.001, to: 0.002, step: 1.0e-9}}\n",
+            "grid.learning_rate: 1,000,001 values (from:/to:/step:): more than 1,000,000",
+        ),
+        (
+            "models: {fc: {}}\nsamples: {n: 10000000, seed: 1, "
+            "ranges: {learning_rate: {low: 1.0e-4, high: 0.1}}}\n",
+            "samples.n: 10,000,000 points: more than 1,000,000 are refused",
+        ),
+        (
+            "models: {fc: {}}\ngrid: {seed: [" + ", ".join(map(str, range(1_000_001))) + "]}\n",
+            "grid.seed: 1,000,001 values: more than 1,000,000 are refused",
+        ),
+    ],
+)
+def test_huge_axes_are_refused_at_once_with_the_count(tmp_path: Path, text, words) -> None:
+    with pytest.raises(ConfigError) as err:
+        spec_of(tmp_path, text)
+    assert words in str(err.value)
+
+
+def test_max_trainings_refuses_before_building(tmp_path: Path) -> None:
+    spec = spec_of(
+        tmp_path,
+        "models: {fc: {}}\ngrid: {seed: {from: 0, to: 999}, units: {from: 1, to: 999}, "
+        "layers: {from: 1, to: 99}}\n",
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"expands to at least 9\d,\d{3},\d{3} trainings, more "
+        r"than --max-trainings 1,000,000",
+    ):
+        expand(spec)
+    assert len(expand(spec_of(tmp_path, "models: {fc: {}}\n"), max_trainings=1)) == 1

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from dmsweep.data.source import DataSource
 from dmsweep.errors import ConfigError
+from dmsweep.run_builder.plan import plan
 from dmsweep.run_builder.spec import EnvironmentSpec, Resources, load_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +25,7 @@ def write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
 def refused(tmp_path: Path, text: str) -> str:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
-        load_spec(path)
+        plan(load_spec(path), data=DataSource.resolve())  # everything checked before a build
     message = str(info.value)
     assert "\n" not in message, message
     assert message.startswith(f"{path}: "), message
@@ -60,15 +62,15 @@ BAD = {
     # wrong types
     "axis value type": (
         "models: {linear: {}}\ngrid: {batch_size: [32, abc]}\n",
-        "grid.batch_size[1]: expected an integer, got 'abc'",
+        "grid.batch_size[1]: expected an integer in [1, 1_048_576], got 'abc'",
     ),
     "boolean as number": (
         "models: {linear: {}}\ngrid: {batch_size: [true]}\n",
-        "grid.batch_size[0]: expected an integer, got a boolean (true)",
+        "grid.batch_size[0]: expected an integer in [1, 1_048_576], got a boolean True",
     ),
     "fixed value type": (
         "models: {linear: {}}\nfixed: {learning_rate: fast}\n",
-        "fixed.learning_rate: expected a number, got 'fast'",
+        "fixed.learning_rate: expected a number in (0, 10], got 'fast'",
     ),
     "fixed list": (
         "models: {linear: {}}\nfixed: {learning_rate: [0.1, 0.2]}\n",
@@ -163,8 +165,8 @@ BAD = {
     "missing dataset": ("name: t\nmodels: {linear: {}}\n", "dataset: missing (required)"),
     "unknown dataset": (
         "name: t\ndataset: avgpf\nmodels: {linear: {}}\n",
-        "dataset: unknown dataset 'avgpf': expected one of ['avgfp'] or the path of a "
-        "dataset card (.yaml)",
+        "dataset: unknown dataset 'avgpf': expected one of ['avgfp'] or in /work/shared/data, "
+        "or the path of a dataset card (.yaml)",
     ),
     "missing card file": (
         "name: t\ndataset: cards/nope.yaml\nmodels: {linear: {}}\n",
@@ -193,8 +195,8 @@ BAD = {
     ),
     "log range from zero": (
         "models: {linear: {}}\n"
-        "samples: {n: 4, seed: 1, ranges: {learning_rate: {low: 0, high: 0.01, log: true}}}\n",
-        "samples.ranges.learning_rate.low: a log-scale range needs low > 0, got 0.0",
+        "samples: {n: 4, seed: 1, ranges: {min_delta: {low: 0, high: 0.01, log: true}}}\n",
+        "samples.ranges.min_delta.low: a log-scale range needs low > 0, got 0.0",
     ),
     "range of a string key": (
         "models: {gcn: {}}\nsamples: {n: 4, seed: 1, ranges: {graph: {low: 0, high: 1}}}\n",
@@ -247,8 +249,10 @@ def test_bad_spec_is_refused_with_one_line(tmp_path: Path, case: str) -> None:
 
 def test_unknown_split_names_the_closest_published_one(tmp_path: Path) -> None:
     message = refused(tmp_path, HEAD + "models: {linear: {}}\nfixed: {split: mian}\n")
-    assert message.startswith("fixed.split: no split 'mian' in this dataset (did you mean 'main'?)")
-    assert len(message) < 400
+    assert message.startswith(
+        "fixed.split: no split 'mian' in dataset 'avgfp' (published splits, closest first: main, "
+    )
+    assert "(57 in all); or random)" in message and len(message) < 400
 
 
 def test_yaml_errors_name_the_line(tmp_path: Path) -> None:
@@ -264,7 +268,7 @@ def test_missing_spec_file(tmp_path: Path) -> None:
 def test_nothing_is_written_while_validating(tmp_path: Path) -> None:
     path = write(tmp_path, HEAD + "models: {gcn: {grid: {k: [4]}}}\n")
     with pytest.raises(ConfigError):
-        load_spec(path)
+        plan(load_spec(path), data=DataSource.resolve())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.yaml"]
 
 
@@ -332,7 +336,11 @@ def test_card_path_relative_to_the_spec(tmp_path: Path) -> None:
     spec = load_spec(
         write(tmp_path, "name: t\ndataset: my cards/avgfp copy.yaml\nmodels: {linear: {}}\n")
     )
-    assert spec.dataset == str(card.resolve())
+    assert spec.dataset == "my cards/avgfp copy.yaml"  # as written; the plan resolves it
+    planned = plan(spec, data=DataSource())
+    assert planned.card.path == card.resolve()
+    assert planned.data.cards == {"avgfp": card.resolve()}
+    assert {t.config.data.dataset for t in planned.trainings} == {"avgfp"}
 
 
 @pytest.mark.parametrize("name", ["demo", "gfp_main", "gfp_resampling"])

@@ -28,3 +28,14 @@ def run_subcommand(prog: str, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"{prog} {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def positive_int(text: str) -> int:
+    """argparse type of an integer option >= 1 (-j, --threads, --max-trainings)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from dmsweep import __version__
-from dmsweep._cli import EXIT_FAILED, EXIT_OK, one_line, run_subcommand
+from dmsweep._cli import EXIT_FAILED, EXIT_OK, one_line, positive_int, run_subcommand
 from dmsweep.config import TrainConfig, all_flat_keys
 from dmsweep.errors import ConfigError
 
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir_option(train)
     train.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="TensorFlow threads (default: the CPUs HTCondor granted, else TensorFlow's own)",
     )
@@ -109,16 +109,6 @@ def _data_dir_option(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="local copy of the data (default: $DMSWEEP_DATA_DIR, else download into a cache)",
     )
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
 
 
 # ---------------------------------------------------------------------------------------- train

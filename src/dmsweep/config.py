@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -28,6 +29,45 @@ ENCODINGS: tuple[str, ...] = ("one_hot", "aa_index")
 GRAPH_KINDS: tuple[str, ...] = ("distance", "knn")
 POOLINGS: tuple[str, ...] = ("flatten", "attention")
 RANDOM_SPLIT = "random"
+DEFAULT_SEED = 7
+"""The job seed when a config names none (Python, NumPy and TensorFlow seeds derive from it)."""
+MAX_SEED = 2**32 - 1
+"""NumPy's and TensorFlow's seeds are unsigned 32-bit."""
+MAX_WIDTH = 100_000
+"""Units, filters, dense units: far beyond what trains on a CPU or GPU, far below an overflow."""
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The allowed range of one numeric key: [low, high], either end open when `*_open`.
+
+    Kept as field metadata (`bounded(...)`) so that every way into a config (spec, --set,
+    --config, config.json) is checked once, in the section's `__post_init__`.
+    """
+
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
+
+    def holds(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def text(self, integer: bool) -> str:
+        left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+        what = "an integer" if integer else "a number"
+        return f"{what} in {left}{_num(self.low)}, {_num(self.high)}{right}"
+
+
+def bounded(default: Any, low: float, high: float, **open_ends: bool) -> Any:
+    """A dataclass field with a default and its allowed range."""
+    return field(default=default, metadata={"bound": Bound(low, high, **open_ends)})
+
+
+def _num(value: float) -> str:
+    return f"{int(value):,}".replace(",", "_") if float(value).is_integer() else repr(value)
 
 
 @dataclass(frozen=True)
@@ -42,9 +82,13 @@ class FCParams:
     """Fully connected: `layers` x `units`, leaky ReLU, dropout after each hidden layer."""
 
     model: ClassVar[str] = "fc"
-    layers: int = 3
-    units: int = 100
-    dropout: float = 0.2
+    layers: int = bounded(3, 1, 100)
+    """Hidden layers; 0 would be the linear model under another name."""
+    units: int = bounded(100, 1, MAX_WIDTH)
+    dropout: float = bounded(0.2, 0, 1, high_open=True)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 @dataclass(frozen=True)
@@ -52,11 +96,15 @@ class CNNParams:
     """Sequence CNN: `layers` 1-D convolutions, then one dense layer and dropout."""
 
     model: ClassVar[str] = "cnn"
-    layers: int = 5
-    filters: int = 128
-    kernel_size: int = 3
-    dense_units: int = 100
-    dropout: float = 0.2
+    layers: int = bounded(5, 1, 100)
+    filters: int = bounded(128, 1, MAX_WIDTH)
+    kernel_size: int = bounded(3, 1, MAX_WIDTH)
+    """At most the sequence length: checked where the dataset is known (`check_against`)."""
+    dense_units: int = bounded(100, 1, MAX_WIDTH)
+    dropout: float = bounded(0.2, 0, 1, high_open=True)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 @dataclass(frozen=True)
@@ -68,16 +116,19 @@ class GCNParams:
     """
 
     model: ClassVar[str] = "gcn"
-    layers: int = 2
-    filters: int = 128
+    layers: int = bounded(2, 1, 100)
+    filters: int = bounded(128, 1, MAX_WIDTH)
     graph: str = "distance"
-    threshold: float | None = None
-    k: int | None = None
-    dense_units: int = 100
-    dropout: float = 0.2
+    threshold: float | None = bounded(None, 0, 1000, low_open=True)
+    """Angstrom; a contact graph beyond 1000 A is every residue joined to every other."""
+    k: int | None = bounded(None, 1, MAX_WIDTH)
+    """At most the sequence length - 1: checked where the dataset is known (`check_against`)."""
+    dense_units: int = bounded(100, 1, MAX_WIDTH)
+    dropout: float = bounded(0.2, 0, 1, high_open=True)
     pooling: str = "flatten"
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         _check_choice("graph", self.graph, GRAPH_KINDS)
         _check_choice("pooling", self.pooling, POOLINGS)
         if self.graph == "distance":
@@ -110,11 +161,11 @@ class DataConfig:
     dataset: str = "avgfp"
     encoding: tuple[str, ...] = ("one_hot", "aa_index")
     split: str = "main"
-    split_seed: int | None = None
-    tune_fraction: float | None = None
-    test_fraction: float | None = None
-    train_fraction: float = 1.0
-    max_variants: int | None = None
+    split_seed: int | None = bounded(None, 0, MAX_SEED)
+    tune_fraction: float | None = bounded(None, 0, 1, low_open=True, high_open=True)
+    test_fraction: float | None = bounded(None, 0, 1, low_open=True, high_open=True)
+    train_fraction: float = bounded(1.0, 0, 1, low_open=True)
+    max_variants: int | None = bounded(None, 10, 2**31 - 1)
 
     def __post_init__(self) -> None:
         if isinstance(self.encoding, str):
@@ -124,8 +175,9 @@ class DataConfig:
             raise ConfigError(f"encoding: expected at least one of {list(ENCODINGS)}")
         for name in self.encoding:
             _check_choice("encoding", name, ENCODINGS)
-        if not 0.0 < self.train_fraction <= 1.0:
-            raise ConfigError(f"train_fraction: expected 0 < value <= 1, got {self.train_fraction}")
+        if not self.dataset.strip():
+            raise ConfigError("dataset: expected a dataset name or the path of a dataset card")
+        check_bounds(self)
         if self.split == RANDOM_SPLIT:
             self._resolve_random_split()
         else:
@@ -143,35 +195,25 @@ class DataConfig:
             if getattr(self, name) is None:
                 object.__setattr__(self, name, default)
         assert self.tune_fraction is not None and self.test_fraction is not None
-        if not (0 < self.tune_fraction < 1 and 0 < self.test_fraction < 1) or (
-            self.tune_fraction + self.test_fraction >= 1
-        ):
+        if self.tune_fraction + self.test_fraction >= 1:
             raise ConfigError(
                 "tune_fraction, test_fraction: expected each in (0, 1) with a sum below 1, got "
                 f"{self.tune_fraction} and {self.test_fraction}"
             )
-        if self.max_variants is not None and self.max_variants < 10:
-            raise ConfigError(f"max_variants: expected at least 10, got {self.max_variants}")
 
 
 @dataclass(frozen=True)
 class OptimConfig:
     """Adam on MSE with early stopping on the tune loss; the best epoch's weights are kept."""
 
-    learning_rate: float = 1e-4
-    batch_size: int = 128
-    max_epochs: int = 300
-    patience: int = 15
-    min_delta: float = 1e-5
+    learning_rate: float = bounded(1e-4, 0, 10, low_open=True)
+    batch_size: int = bounded(128, 1, 2**20)
+    max_epochs: int = bounded(300, 1, 100_000)
+    patience: int = bounded(15, 0, 100_000)
+    min_delta: float = bounded(1e-5, 0, 1e6)
 
     def __post_init__(self) -> None:
-        if not self.learning_rate > 0:
-            raise ConfigError(f"learning_rate: expected > 0, got {self.learning_rate}")
-        for name in ("batch_size", "max_epochs"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name}: expected an integer >= 1, got {getattr(self, name)}")
-        if self.patience < 0 or self.min_delta < 0:
-            raise ConfigError("patience, min_delta: expected values >= 0")
+        check_bounds(self)
 
 
 @dataclass(frozen=True)
@@ -184,21 +226,22 @@ class TrainConfig:
     params: ModelParams = field(default_factory=LinearParams)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    seed: int = 7
+    seed: int = bounded(DEFAULT_SEED, 0, MAX_SEED)
+
+    def __post_init__(self) -> None:
+        if not (type(self.seed) is int and 0 <= self.seed <= MAX_SEED):  # cheap common case
+            check_bounds(self)
 
     @property
     def model(self) -> str:
         return self.params.model
 
     def to_flat(self) -> dict[str, Any]:
-        """The flat, defaults-resolved form written to config.json and job lists."""
-        flat: dict[str, Any] = {"model": self.model, "seed": self.seed}
+        """The flat, defaults-resolved form written to config.json and job lists (a fresh dict)."""
+        items = [("model", self.model), ("seed", self.seed)]
         for section in (self.params, self.data, self.optim):
-            for f in fields(section):
-                value = getattr(section, f.name)
-                if value is not None:
-                    flat[f.name] = list(value) if isinstance(value, tuple) else value
-        return dict(sorted(flat.items()))
+            items.extend(_section_items(section))
+        return {k: list(v) if type(v) is tuple else v for k, v in sorted(items)}
 
     @classmethod
     def from_flat(cls, flat: Mapping[str, Any], *, source: str = "config") -> TrainConfig:
@@ -210,7 +253,10 @@ class TrainConfig:
 
     @property
     def job_id(self) -> str:
-        return job_id(self.to_flat())
+        """`<model>-<12 hex>` of the canonical flat form (see `job_id`), from cached parts."""
+        head, tail = _canonical_around_seed(self.params, self.data, self.optim)
+        text = f"{head}{_fragment('seed', self.seed)}{tail}"
+        return f"{self.model}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
     def replace(self, **flat_overrides: Any) -> TrainConfig:
         """A copy with some flat keys changed (e.g. `replace(max_epochs=3)`)."""
@@ -218,20 +264,64 @@ class TrainConfig:
 
 
 def job_id(flat: Mapping[str, Any]) -> str:
-    """`<model>-<12 hex>`: readable in a folder listing, stable across machines and runs."""
-    canonical = json.dumps(_canonical(dict(flat)), sort_keys=True, separators=(",", ":"))
-    digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
-    return f"{flat['model']}-{digest}"
+    """`<model>-<12 hex>`: readable in a folder listing, stable across machines and runs.
+
+    The hash is sha256 of the compact JSON object of the flat form with sorted keys, floats
+    written by repr (so 0.001 and 1e-3 hash alike) and lists as JSON lists.
+    """
+    return _digest(str(flat["model"]), [_fragment(k, v) for k, v in flat.items()])
+
+
+def _fragment(key: str, value: Any) -> str:
+    """'"key":<canonical JSON>', one member of the hashed JSON object."""
+    if type(value) is int:  # JSON of an int is its decimal form: skip the encoder (seeds)
+        return f"{json.dumps(key)}:{value}"
+    return f"{json.dumps(key)}:{json.dumps(_canonical(value), separators=(',', ':'))}"
+
+
+def _digest(model: str, fragments: list[str]) -> str:
+    return f"{model}-{hashlib.sha256(_canonical_text(fragments).encode()).hexdigest()[:12]}"
+
+
+def _canonical_text(fragments: list[str]) -> str:
+    """The hashed JSON object: members sorted ('"a":' sorts before '"ab":', as sort_keys)."""
+    return "{" + ",".join(sorted(fragments)) + "}"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _canonical_around_seed(params: Any, data: Any, optim: Any) -> tuple[str, str]:
+    """`_canonical_text` of a config, split where its seed goes: thousands of configs share
+    their sections and differ only in the seed, so the text is built once per section triple."""
+    fragments = [_fragment("model", params.model), _fragment("seed", 0)]
+    for section in (params, data, optim):
+        fragments.extend(_section_fragments(section))
+    text = _canonical_text(fragments)
+    head, _, tail = text.partition(_fragment("seed", 0))
+    return head, tail
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _section_items(section: Any) -> tuple[tuple[str, Any], ...]:
+    """(key, value) of every set field of one config section (sections are few, configs many)."""
+    return tuple(
+        (f.name, getattr(section, f.name))
+        for f in fields(section)
+        if getattr(section, f.name) is not None
+    )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _section_fragments(section: Any) -> tuple[str, ...]:
+    return tuple(_fragment(k, v) for k, v in _section_items(section))
 
 
 def flat_keys(model: str) -> tuple[str, ...]:
     """Every flat key valid for a model type, for spec validation and error messages."""
-    sections = (MODEL_PARAMS[model], DataConfig, OptimConfig)
-    return ("model", "seed", *(f.name for s in sections for f in fields(s)))
+    return _FLAT_KEYS[model]
 
 
 def all_flat_keys() -> tuple[str, ...]:
-    return tuple(sorted({k for m in MODEL_TYPES for k in flat_keys(m)}))
+    return _ALL_FLAT_KEYS
 
 
 def closest_key(key: str, valid: tuple[str, ...] | list[str]) -> str:
@@ -240,38 +330,98 @@ def closest_key(key: str, valid: tuple[str, ...] | list[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
+def field_type(key: str) -> type:
+    """The scalar type of a flat key: int, float, str or tuple (a list of names)."""
+    return _KEY_TYPES[key]
+
+
+def coerce(key: str, value: Any) -> Any:
+    """One value of flat key `key` in its type, with its allowed range checked.
+
+    Accepts what YAML and JSON produce (1e-4 as str, 3.0 for an int) but refuses real
+    mismatches; ConfigError("<key>: expected ..., got ...") names the key and the range.
+    """
+    value = _coerce(key, value, _KEY_TYPES[key])
+    bound = _BOUNDS.get(key)
+    if bound is not None:
+        _check_bound(key, value, bound, _KEY_TYPES[key] is int)
+    return value
+
+
+def check_sequence_length(params: Any, length: int) -> None:
+    """The checks that need the dataset's wild-type length: a CNN kernel no longer than the
+    sequence, a kNN graph's k in 1..length-1. Called where the dataset is known."""
+    kernel = getattr(params, "kernel_size", None)
+    if kernel is not None and kernel > length:
+        raise ConfigError(
+            f"kernel_size: expected an integer in [1, {length}] (the sequence length), got {kernel}"
+        )
+    k = getattr(params, "k", None)
+    if k is not None and k > length - 1:
+        raise ConfigError(
+            f"k: expected an integer in [1, {length - 1}] (the sequence length - 1), got {k}"
+        )
+
+
+def check_bounds(section: Any) -> None:
+    """ConfigError naming the first field of a dataclass section outside its allowed range."""
+    for f in fields(section):
+        bound = f.metadata.get("bound")
+        value = getattr(section, f.name)
+        if bound is not None and value is not None:
+            _check_bound(f.name, value, bound, "int" in str(f.type))
+
+
+def _check_bound(key: str, value: Any, bound: Bound, integer: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{key}: expected {bound.text(integer)}, got {value!r}")
+    if not (math.isfinite(value) and bound.holds(value)):
+        raise ConfigError(f"{key}: expected {bound.text(integer)}, got {value!r}")
+
+
 def _from_flat(flat: Mapping[str, Any]) -> TrainConfig:
     model = flat.get("model", "linear")
-    _check_choice("model", model, MODEL_TYPES)
-    valid = flat_keys(model)
-    for key in flat:
-        if key not in valid:
-            owners = [m for m in MODEL_TYPES if key in flat_keys(m)]
-            if owners:
-                raise ConfigError(f"{key}: does not apply to model {model!r} (applies to {owners})")
-            raise ConfigError(f"unknown key {key!r}{closest_key(key, all_flat_keys())}")
-    params_cls = MODEL_PARAMS[model]
+    if model not in MODEL_PARAMS:
+        _check_choice("model", model, MODEL_TYPES)
+    owner = _SECTION_OF_KEY[model]
+    given: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
+    seed = None
+    for key, value in flat.items():
+        index = owner.get(key)
+        if index is None:
+            _refuse_key(key, model)
+        elif index >= 0 and value is not None:
+            given[index].append((key, type(value), _freeze(value)))
+        elif key == "seed":
+            seed = value
     return TrainConfig(
-        params=_build_section(params_cls, flat),
-        data=_build_section(DataConfig, flat),
-        optim=_build_section(OptimConfig, flat),
-        seed=_coerce("seed", flat.get("seed", 7), int),
+        params=_build_section(MODEL_PARAMS[model], tuple(given[0])),
+        data=_build_section(DataConfig, tuple(given[1])),
+        optim=_build_section(OptimConfig, tuple(given[2])),
+        seed=DEFAULT_SEED if seed is None else coerce("seed", seed),
     )
 
 
-def _build_section(cls: type, flat: Mapping[str, Any]) -> Any:
-    kwargs = {}
-    for f in fields(cls):
-        if f.name in flat and flat[f.name] is not None:
-            kwargs[f.name] = _coerce(f.name, flat[f.name], _field_type(cls, f))
-    try:
-        return cls(**kwargs)
-    except TypeError as err:  # pragma: no cover - guarded by the key check above
-        raise ConfigError(str(err)) from None
+def _refuse_key(key: Any, model: str) -> None:
+    owners = [m for m in MODEL_TYPES if key in _SECTION_OF_KEY[m]]
+    if owners:
+        raise ConfigError(f"{key}: does not apply to model {model!r} (applies to {owners})")
+    raise ConfigError(f"unknown key {key!r}{closest_key(str(key), all_flat_keys())}")
 
 
-def _field_type(cls: type, f: dataclasses.Field[Any]) -> type:
-    """The scalar type a field holds (int, float, str, tuple), read from its default."""
+@functools.lru_cache(maxsize=1 << 16)
+def _build_section(cls: type, given: tuple[tuple[str, type, Any], ...]) -> Any:
+    """Keyed by value *and* type, so that True never reuses the section built for 1."""
+    kwargs = {name: coerce(name, value) for name, _typ, value in given}
+    return cls(**kwargs)
+
+
+def _freeze(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _scalar_type(cls: type, f: dataclasses.Field[Any]) -> type:
+    """The scalar type a field holds (int, float, str, tuple), read from its annotation."""
     annotation = str(f.type)
     if annotation.startswith("tuple"):
         return tuple
@@ -282,31 +432,38 @@ def _field_type(cls: type, f: dataclasses.Field[Any]) -> type:
 
 
 def _coerce(key: str, value: Any, typ: type) -> Any:
-    """Accept what YAML and JSON produce (1e-4 as str, 3.0 as int) but refuse real mismatches."""
     if typ is tuple:
-        if isinstance(value, str):
+        if isinstance(value, str) and value.strip():
             return tuple(v.strip() for v in value.split(","))
-        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
             return tuple(value)
-        raise ConfigError(f"{key}: expected a list of names, got {value!r}")
+        raise ConfigError(f"{key}: expected a list of names or 'a,b', got {value!r}")
     if isinstance(value, bool):
-        raise ConfigError(f"{key}: expected {typ.__name__}, got a boolean {value!r}")
+        raise ConfigError(f"{key}: expected {_expected(key, typ)}, got a boolean {value!r}")
     if typ is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return value
-    try:
-        number = float(value) if isinstance(value, str) else value
-        if typ is int:
-            if not isinstance(number, int | float) or number != int(number):
-                raise ValueError
-            return int(number)
-        number = float(number)
-        if not math.isfinite(number):
-            raise ValueError
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if type(number) is int and typ is int:
         return number
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key}: expected {typ.__name__}, got {value!r}") from None
+    if not isinstance(number, int | float) or not math.isfinite(number):
+        raise ConfigError(f"{key}: expected {_expected(key, typ)}, got {value!r}")
+    if typ is int:
+        if number != int(number):
+            raise ConfigError(f"{key}: expected {_expected(key, typ)}, got {value!r}")
+        return int(number)
+    return float(number)
+
+
+def _expected(key: str, typ: type) -> str:
+    bound = _BOUNDS.get(key)
+    return bound.text(typ is int) if bound else typ.__name__
 
 
 def _canonical(value: Any) -> Any:
@@ -329,3 +486,38 @@ def _check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
 def _refuse_if_set(key: str, value: Any, needs: str) -> None:
     if value is not None:
         raise ConfigError(f"{key}: only applies with {needs}")
+
+
+_SECTION_FIELDS: dict[type, tuple[str, ...]] = {
+    cls: tuple(f.name for f in fields(cls))
+    for cls in (*MODEL_PARAMS.values(), DataConfig, OptimConfig)
+}
+_FLAT_KEYS: dict[str, tuple[str, ...]] = {
+    model: (
+        "model",
+        "seed",
+        *_SECTION_FIELDS[cls],
+        *_SECTION_FIELDS[DataConfig],
+        *_SECTION_FIELDS[OptimConfig],
+    )
+    for model, cls in MODEL_PARAMS.items()
+}
+_SECTION_OF_KEY: dict[str, dict[str, int]] = {
+    model: {"model": -1, "seed": -1}
+    | {name: i for i, c in enumerate((cls, DataConfig, OptimConfig)) for name in _SECTION_FIELDS[c]}
+    for model, cls in MODEL_PARAMS.items()
+}
+"""Per model: flat key -> its section (0 params, 1 data, 2 optim; -1 model and seed)."""
+_ALL_FLAT_KEYS: tuple[str, ...] = tuple(sorted({k for keys in _FLAT_KEYS.values() for k in keys}))
+_KEY_TYPES: dict[str, type] = {"model": str, "seed": int} | {
+    f.name: _scalar_type(cls, f)
+    for cls in (*MODEL_PARAMS.values(), DataConfig, OptimConfig)
+    for f in fields(cls)
+}
+_BOUNDS: dict[str, Bound] = {
+    f.name: f.metadata["bound"]
+    for cls in (*MODEL_PARAMS.values(), DataConfig, OptimConfig, TrainConfig)
+    for f in fields(cls)
+    if "bound" in f.metadata
+}
+"""One range per flat key: a key shared by several models (layers, dropout) has one range."""

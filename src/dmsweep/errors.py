@@ -23,6 +23,10 @@ class TrainingError(DmsweepError):
     """Training could not produce a model (diverged, empty split, out of memory)."""
 
 
+class OutputError(DmsweepError):
+    """An output location cannot be written: a file in the way, read-only, or full."""
+
+
 class JobFolderError(DmsweepError):
     """A job output folder is incomplete or unreadable."""
 

@@ -2,38 +2,44 @@
 
 A dataset is described by a small YAML *dataset card* (`DatasetCard`); its variants are held
 as int8 residue codes (`Dataset.codes`), never as a float tensor; every encoding is a
-(21, F) table that a model applies as a lookup (`encoding_table`). See docs/data.md.
+(21, F) table that a model applies as a lookup (`encoding_table`). Where data is read from is
+one `DataSource`. See docs/data.md.
+
+The names below are imported on first use (PEP 562), so that `dmsweep.data.card` and
+`dmsweep.data.source` (what the run builder reads) never pay for NumPy or pandas.
 """
 
 from __future__ import annotations
 
-from dmsweep.data.datasets import (
-    Dataset,
-    DatasetCard,
-    FileSource,
-    default_cache_dir,
-    load_card,
-    load_dataset,
-    resolve_data_dir,
-)
-from dmsweep.data.encodings import encoding_table
-from dmsweep.data.graphs import residue_graph
-from dmsweep.data.splits import Split, make_split
-from dmsweep.data.variants import ALPHABET, encode_variants, parse_variant_list
+import importlib
+from typing import Any
 
-__all__ = [
-    "ALPHABET",
-    "Dataset",
-    "DatasetCard",
-    "FileSource",
-    "Split",
-    "default_cache_dir",
-    "encode_variants",
-    "encoding_table",
-    "load_card",
-    "load_dataset",
-    "make_split",
-    "parse_variant_list",
-    "residue_graph",
-    "resolve_data_dir",
-]
+_HOMES = {
+    "ALPHABET": "variants",
+    "DataSource": "source",
+    "Dataset": "datasets",
+    "DatasetCard": "card",
+    "FileSource": "_files",
+    "Split": "splits",
+    "default_cache_dir": "_files",
+    "encode_variants": "variants",
+    "encoding_table": "encodings",
+    "load_card": "card",
+    "load_dataset": "datasets",
+    "make_split": "splits",
+    "parse_variant_list": "variants",
+    "read_card": "card",
+    "residue_graph": "graphs",
+    "resolve_data_dir": "_files",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -19,9 +19,13 @@ DOWNLOAD_TIMEOUT_S = 60
 
 @dataclass(frozen=True)
 class FileSource:
-    """Where one dataset file comes from (`url`) and the sha256 (hex) it must have."""
+    """Where one dataset file comes from (`url`) and the sha256 (hex) it must have.
 
-    url: str
+    `url` is None for a file a card lists only to have its checksum verified: it must be
+    in the dataset's folder, it is never downloaded.
+    """
+
+    url: str | None
     sha256: str
 
 
@@ -67,19 +71,25 @@ def fetch(root: Path, rel: str, source: FileSource | None, *, download: bool) ->
                 f"found sha256:{found} (restore the original file, or describe your own "
                 "data with a dataset card of your own)"
             )
-    elif not download or source is None:
+    elif not download or source is None or source.url is None:
         hint = (
             f" (unset {ENV_DATA_DIR} to download it into the cache)"
-            if not download and source is not None
+            if not download and source is not None and source.url is not None
             else ""
         )
         raise DataError(f"{path}: file not found{hint}")
     assert source is not None
+    if source.url is None:
+        raise DataError(
+            f"{path}: checksum mismatch: expected sha256:{source.sha256}, found "
+            f"sha256:{found} (the card gives no URL to fetch the original from)"
+        )
     _download(source, path, rel)
     return path, f"sha256:{source.sha256}"
 
 
 def _download(source: FileSource, dest: Path, rel: str) -> None:
+    assert source.url is not None
     dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     with tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", delete=False) as tmp:

@@ -1,72 +1,39 @@
-"""Dataset cards, where a dataset's files live, and the loaded `Dataset`.
+"""The loaded `Dataset`: a dataset card's table as int8 residue codes.
 
-A dataset is described by a YAML card (docs/data.md). Its files are read from
-`<data dir>/<name>/` when a data directory is given (argument or $DMSWEEP_DATA_DIR), from the
-card's own folder for a card given by path, and otherwise downloaded from the URLs on the card
-into a cache (`default_cache_dir()`) and verified against the card's sha256 values.
+A dataset is described by a YAML card (docs/data.md, `dmsweep.data.card`). Where its files
+are read from is `DataSource.files_root`: the card's own folder for a card read from a file,
+`<data dir>/<name>/` when a data directory is given (argument or $DMSWEEP_DATA_DIR), and
+otherwise the download cache, verified against the card's sha256 values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import yaml
 
-from dmsweep.data._files import (
-    FileSource,
-    default_cache_dir,
-    fetch,
-    resolve_data_dir,
-)
+from dmsweep.data._files import FileSource, default_cache_dir, fetch, resolve_data_dir
+from dmsweep.data.card import CARD_FILE, PACKAGED_CARDS, DatasetCard, load_card
+from dmsweep.data.source import DataSource
 from dmsweep.data.variants import count_mutations, encode_variants
 from dmsweep.errors import DataError
 
-PACKAGED_CARDS = Path(__file__).resolve().parent / "cards"
-CARD_FILE = "dataset.yaml"
-"""A card inside a data directory: `<data dir>/<name>/dataset.yaml`."""
+if TYPE_CHECKING:
+    import pandas as pd
 
-_CARD_KEYS = {
-    "name": "a name (str)",
-    "table": "the table file name (str)",
-    "wild_type": "the wild-type sequence (str)",
-    "offset": "the position of the first wild-type residue (int, default 0)",
-    "structure": "a PDB file name (str) or null",
-    "splits": "the folder of published splits (str) or null",
-    "score_column": "the column to predict (str, default 'score')",
-    "variant_column": "the column of variants (str, default 'variant')",
-    "description": "free text",
-    "base_url": "the URL that relative file URLs are joined to",
-    "files": "a mapping of file path -> [url, sha256] or {url: ..., sha256: ...}",
-}
-_REQUIRED_KEYS = ("name", "table", "wild_type")
-
-
-@dataclass(frozen=True)
-class DatasetCard:
-    """A dataset's description, read from a small YAML file (see docs/data.md).
-
-    `table`, `structure` and `splits` are paths relative to the dataset's folder. `files` lists
-    every file of the dataset that can be downloaded and checked (path -> url and sha256).
-    """
-
-    name: str
-    table: str
-    wild_type: str
-    offset: int
-    structure: str | None
-    splits: str | None
-    files: dict[str, FileSource] = field(default_factory=dict)
-    score_column: str = "score"
-    variant_column: str = "variant"
-    description: str = ""
-    folder: Path | None = None
-    """The dataset's own folder for a card read from a file (its files lie beside it);
-    None for a packaged card, whose files come from a data directory or the cache."""
+__all__ = [
+    "CARD_FILE",
+    "PACKAGED_CARDS",
+    "Dataset",
+    "DatasetCard",
+    "FileSource",
+    "default_cache_dir",
+    "load_card",
+    "load_dataset",
+    "resolve_data_dir",
+]
 
 
 @dataclass(frozen=True, eq=False)  # arrays: compare datasets by identity
@@ -117,55 +84,21 @@ class Dataset:
         return sorted(names)
 
 
-def load_card(name_or_path: str | Path, *, data_dir: Path | None = None) -> DatasetCard:
-    """A dataset card: a path to a YAML file, `<data dir>/<name>/dataset.yaml`, or a packaged one.
-
-    Files named on a card read from a path are relative to that card's folder.
-    """
-    text = str(name_or_path)
-    if text.endswith((".yaml", ".yml")) or "/" in text:
-        path = Path(text).expanduser()
-        if not path.is_file():
-            raise DataError(f"{path}: dataset card not found")
-        return _read_card(path, folder=path.resolve().parent)
-    local = resolve_data_dir(data_dir)
-    if local is not None and (local / text / CARD_FILE).is_file():
-        return _read_card(local / text / CARD_FILE, folder=local / text)
-    packaged = PACKAGED_CARDS / f"{text}.yaml"
-    if packaged.is_file():
-        return _read_card(packaged, folder=None)
-    known = sorted(p.stem for p in PACKAGED_CARDS.glob("*.yaml"))
-    if local is not None and local.is_dir():
-        known += sorted(p.parent.name for p in local.glob(f"*/{CARD_FILE}"))
-    raise DataError(
-        f"unknown dataset {text!r}: expected one of {known} or the path of a dataset card (.yaml)"
-    )
-
-
 def load_dataset(
     name_or_card: str | Path | DatasetCard,
     *,
     data_dir: Path | None = None,
     cache_dir: Path | None = None,
+    source: DataSource | None = None,
 ) -> Dataset:
     """Load a dataset's table (and verify its structure file) into int8 residue codes.
 
-    Where the files come from: the card's own folder for a card read from a file, else
-    `<data_dir>/<name>/` (argument or $DMSWEEP_DATA_DIR), else the download cache
-    (`cache_dir`, default $DMSWEEP_CACHE_DIR or ~/.cache/dmsweep).
+    Where the files come from is `source.files_root(card)` (default: a DataSource of
+    `data_dir` and `cache_dir`, or their environment variables).
     """
-    card = (
-        name_or_card
-        if isinstance(name_or_card, DatasetCard)
-        else load_card(name_or_card, data_dir=data_dir)
-    )
-    local = resolve_data_dir(data_dir)
-    if card.folder is not None:
-        root, downloads = card.folder, False
-    elif local is not None:
-        root, downloads = local / card.name, False
-    else:
-        root, downloads = (cache_dir or default_cache_dir()) / card.name, True
+    source = source or DataSource.resolve(data_dir, cache_dir)
+    card = name_or_card if isinstance(name_or_card, DatasetCard) else source.card(str(name_or_card))
+    root, downloads = source.files_root(card)
     checksums: dict[str, str] = {}
     table_path, checksums[card.table] = fetch(
         root, card.table, card.files.get(card.table), download=downloads
@@ -196,6 +129,8 @@ def load_dataset(
 
 def _read_table(path: Path, card: DatasetCard) -> tuple[list[str], np.ndarray]:
     """Variants and float32 scores; one-line DataError naming file and line for any problem."""
+    import pandas as pd  # slow to import: only a training reads a table
+
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     try:  # header=None: a row with an extra field must be an error, not become an index
         rows = pd.read_csv(
@@ -237,6 +172,8 @@ def _read_table(path: Path, card: DatasetCard) -> tuple[list[str], np.ndarray]:
 
 
 def _check_num_mutations(path: Path, variants: list[str], column: pd.Series) -> None:
+    import pandas as pd
+
     listed = pd.to_numeric(column, errors="coerce").to_numpy()
     counted = count_mutations(variants)
     wrong = listed != counted
@@ -246,70 +183,3 @@ def _check_num_mutations(path: Path, variants: list[str], column: pd.Series) -> 
             f"{path}, line {i + 2}: num_mutations {column.iloc[i]!r} does not match variant "
             f"{variants[i]!r} ({counted[i]} mutations)"
         )
-
-
-def _read_card(path: Path, *, folder: Path | None) -> DatasetCard:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        message = " ".join(str(err).split())
-        raise DataError(f"{path}: cannot read the dataset card: {message}") from None
-    if not isinstance(raw, Mapping):
-        raise DataError(f"{path}: a dataset card is a YAML mapping with keys {list(_CARD_KEYS)}")
-    for key in raw:
-        if key not in _CARD_KEYS:
-            raise DataError(f"{path}: unknown key {key!r} (valid keys: {list(_CARD_KEYS)})")
-    for key in _REQUIRED_KEYS:
-        if key not in raw:
-            raise DataError(f"{path}: missing key {key!r}: {_CARD_KEYS[key]}")
-
-    def text(key: str, default: str | None = None, *, optional: bool = False) -> Any:
-        value = raw.get(key, default)
-        if value is None and optional:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise DataError(f"{path}: {key}: expected {_CARD_KEYS[key]}, got {value!r}")
-        return value.strip()
-
-    offset = raw.get("offset", 0)
-    if isinstance(offset, bool) or not isinstance(offset, int):
-        raise DataError(f"{path}: offset: expected {_CARD_KEYS['offset']}, got {offset!r}")
-    base_url = text("base_url", optional=True) or ""
-    return DatasetCard(
-        name=text("name"),
-        table=text("table"),
-        wild_type="".join(text("wild_type").split()),
-        offset=offset,
-        structure=text("structure", optional=True),
-        splits=text("splits", optional=True),
-        files=_read_files(path, raw.get("files") or {}, base_url),
-        score_column=text("score_column", "score"),
-        variant_column=text("variant_column", "variant"),
-        description=" ".join(str(raw.get("description") or "").split()),
-        folder=folder,
-    )
-
-
-def _read_files(path: Path, raw: Any, base_url: str) -> dict[str, FileSource]:
-    if not isinstance(raw, Mapping):
-        raise DataError(f"{path}: files: expected {_CARD_KEYS['files']}")
-    files = {}
-    for rel, entry in raw.items():
-        if isinstance(entry, Mapping) and set(entry) == {"url", "sha256"}:
-            url, sha = entry["url"], entry["sha256"]
-        elif isinstance(entry, list | tuple) and len(entry) == 2:
-            url, sha = entry
-        else:
-            raise DataError(f"{path}: files: {rel}: expected [url, sha256], got {entry!r}")
-        sha = str(sha).lower().removeprefix("sha256:")
-        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
-            raise DataError(
-                f"{path}: files: {rel}: expected a sha256 of 64 hex digits, got {sha!r}"
-            )
-        url = str(url)
-        if "://" not in url:
-            if not base_url:
-                raise DataError(f"{path}: files: {rel}: relative url {url!r} needs base_url")
-            url = base_url.rstrip("/") + "/" + url.lstrip("/")
-        files[str(rel)] = FileSource(url=url, sha256=sha)
-    return files

@@ -15,29 +15,32 @@ from pathlib import Path
 import numpy as np
 
 from dmsweep.config import ENCODINGS
-from dmsweep.data._files import FileSource, default_cache_dir, fetch, resolve_data_dir
+from dmsweep.data._files import fetch
+from dmsweep.data.card import DatasetCard
+from dmsweep.data.source import AAINDEX_FILE, AAINDEX_FOLDER, AAINDEX_SOURCE, DataSource
 from dmsweep.data.variants import ALPHABET
 from dmsweep.errors import ConfigError, DataError
 
-AAINDEX_FOLDER = "aaindex"
-AAINDEX_FILE = "pca-19.npy"
-AAINDEX_SOURCE = FileSource(
-    url="https://raw.githubusercontent.com/gitter-lab/nn4dms/"
-    "434e354828f306cbb6796033ef1169cbe5207350/data/aaindex/pca-19.npy",
-    sha256="d275ac4ae994960b87e2dc925999596befe6fd5480f6c6090ed1b90c042f5e65",
-)
+__all__ = ["AAINDEX_FILE", "AAINDEX_FOLDER", "AAINDEX_SOURCE", "encoding_table"]
 WIDTHS = {"one_hot": len(ALPHABET), "aa_index": 19}
 """Columns each encoding adds."""
 
 
 def encoding_table(
-    names: Sequence[str], *, data_dir: Path | None = None, cache_dir: Path | None = None
+    names: Sequence[str],
+    *,
+    data_dir: Path | None = None,
+    cache_dir: Path | None = None,
+    source: DataSource | None = None,
+    card: DatasetCard | None = None,
 ) -> np.ndarray:
     """float32 (21, F): the named encodings side by side, in the order given.
 
-    `("one_hot", "aa_index")` gives F = 40. The AAindex file is read from
-    `<data dir>/aaindex/pca-19.npy` or downloaded into the cache, like dataset files.
+    `("one_hot", "aa_index")` gives F = 40. The AAindex file is found by
+    `DataSource.aaindex_root(card)`: `<data dir>/aaindex/`, the `aaindex/` beside the folder of
+    `card` (a card inside a data directory), else downloaded into the cache.
     """
+    source = source or DataSource.resolve(data_dir, cache_dir)
     if isinstance(names, str):
         names = names.split(",")
     if not names:
@@ -47,7 +50,7 @@ def encoding_table(
         if name == "one_hot":
             tables.append(np.eye(len(ALPHABET), dtype=np.float32))
         elif name == "aa_index":
-            tables.append(_aa_index(data_dir, cache_dir))
+            tables.append(_aa_index(*source.aaindex_root(card)))
         else:
             raise ConfigError(f"encoding: expected one of {list(ENCODINGS)}, got {name!r}")
     return np.concatenate(tables, axis=1)
@@ -60,10 +63,8 @@ def encoding_checksums(names: Sequence[str]) -> dict[str, str]:
     return {}
 
 
-def _aa_index(data_dir: Path | None, cache_dir: Path | None) -> np.ndarray:
-    local = resolve_data_dir(data_dir)
-    root = (local if local is not None else (cache_dir or default_cache_dir())) / AAINDEX_FOLDER
-    path, _ = fetch(root, AAINDEX_FILE, AAINDEX_SOURCE, download=local is None)
+def _aa_index(root: Path, download: bool) -> np.ndarray:
+    path, _ = fetch(root, AAINDEX_FILE, AAINDEX_SOURCE, download=download)
     features = np.load(path, allow_pickle=False)
     if features.shape != (20, WIDTHS["aa_index"]):
         raise DataError(f"{path}: expected a (20, 19) array, found shape {features.shape}")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dmsweep.config import RANDOM_SPLIT
+from dmsweep.data.source import TEST_FILES, split_names, unknown_split
 from dmsweep.errors import DataError
 
 if TYPE_CHECKING:
@@ -29,8 +30,7 @@ if TYPE_CHECKING:
 PARTS = ("train", "tune", "test")
 ASSIGNMENT_CODES = {"train": 1, "tune": 2, "test": 3}
 """Values of `Split.assignment` (0: row unused)."""
-TEST_FILES = ("test.txt", "stest.txt")
-"""A published split's test part: `test.txt`, else nn4dms' `stest.txt` ("super test")."""
+__all__ = ["TEST_FILES", "Split", "make_split", "published_splits"]
 
 
 @dataclass(frozen=True, eq=False)  # arrays: compare splits by checksums()
@@ -107,15 +107,8 @@ def _reduce_train(split: Split, fraction: float, seed: int) -> Split:
 
 
 def published_splits(dataset: Dataset) -> list[str]:
-    """Names of the dataset's published split folders (those holding a train.txt)."""
-    if dataset.card.splits is None:
-        return []
-    base = dataset.card.splits.rstrip("/") + "/"
-    return sorted(
-        rel[len(base) : -len("/train.txt")]
-        for rel in dataset.listed_files(dataset.card.splits)
-        if rel.endswith("/train.txt")
-    )
+    """Names of the dataset's published split folders (holding train, tune and test files)."""
+    return list(split_names(dataset.card, dataset.root, dataset.downloads))
 
 
 def _published_split(dataset: Dataset, name: str) -> Split:
@@ -131,8 +124,8 @@ def _published_split(dataset: Dataset, name: str) -> Split:
     for file_name in files.values():
         if not dataset.has_file(f"{folder}/{file_name}"):
             raise DataError(
-                f"{dataset.root / folder / file_name}: split file not found (split {name!r}; "
-                f"available splits: {published_splits(dataset)} or {RANDOM_SPLIT!r})"
+                f"{dataset.root / folder / file_name}: split file not found: "
+                + unknown_split(name, card.name, published_splits(dataset))
             )
     n = len(dataset)
     parts = {part: _read_indices(dataset, f"{folder}/{f}", n) for part, f in files.items()}

@@ -15,7 +15,17 @@ from typing import Any
 
 import yaml
 
-from dmsweep.config import MODEL_PARAMS, MODEL_TYPES, DataConfig, OptimConfig
+from dmsweep.config import (
+    DEFAULT_SEED,
+    MODEL_PARAMS,
+    MODEL_TYPES,
+    DataConfig,
+    OptimConfig,
+    all_flat_keys,
+    field_type,
+)
+from dmsweep.config import coerce as config_coerce
+from dmsweep.errors import ConfigError
 
 
 class SpecError(Exception):
@@ -27,25 +37,7 @@ class SpecError(Exception):
         self.message = message
 
 
-def _key_types() -> dict[str, type]:
-    types: dict[str, type] = {"model": str, "seed": int}
-    for cls in (*MODEL_PARAMS.values(), DataConfig, OptimConfig):
-        for f in fields(cls):
-            annotation = str(f.type)
-            if annotation.startswith("tuple"):
-                types[f.name] = tuple
-            elif annotation.startswith("float"):
-                types[f.name] = float
-            elif annotation.startswith("int"):
-                types[f.name] = int
-            elif annotation.startswith("str"):
-                types[f.name] = str
-            else:  # pragma: no cover - a new field type in dmsweep.config
-                raise AssertionError(f"unsupported field type {annotation} of {f.name}")
-    return types
-
-
-KEY_TYPES: dict[str, type] = _key_types()
+KEY_TYPES: dict[str, type] = {key: field_type(key) for key in all_flat_keys()}
 """The scalar type of every flat config key."""
 
 
@@ -53,15 +45,10 @@ def _defaults() -> dict[str, dict[str, Any]]:
     """Per model: the dataclass default of every flat key (None where there is none)."""
     out: dict[str, dict[str, Any]] = {}
     for model in MODEL_TYPES:
-        values: dict[str, Any] = {"model": model, "seed": 7}
+        values: dict[str, Any] = {"model": model, "seed": DEFAULT_SEED}
         for cls in (MODEL_PARAMS[model], DataConfig, OptimConfig):
             for f in fields(cls):
-                if f.default is not MISSING:
-                    value = f.default
-                elif f.default_factory is not MISSING:  # pragma: no cover - none today
-                    value = f.default_factory()
-                else:  # pragma: no cover
-                    value = None
+                value = f.default if f.default is not MISSING else None
                 values[f.name] = tuple(value) if isinstance(value, list) else value
         out[model] = values
     return out
@@ -87,28 +74,14 @@ def describe(value: Any) -> str:
 
 
 def coerce(key: str, value: Any, path: str) -> Any:
-    """One value of flat key `key`, coerced to its type, or SpecError naming `path`."""
-    typ = KEY_TYPES[key]
-    if typ is tuple:
-        if isinstance(value, str) and value.strip():
-            return tuple(v.strip() for v in value.split(","))
-        if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
-            return tuple(value)
-        raise SpecError(path, f"expected a list of names or 'a,b', got {describe(value)}")
-    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
-        raise SpecError(path, f"expected {type_name(typ)}, got {describe(value)}")
-    if typ is str:
-        if not isinstance(value, str):
-            raise SpecError(path, f"expected a string, got {describe(value)}")
-        return value
-    number = to_number(value)
-    if number is None:
-        raise SpecError(path, f"expected {type_name(typ)}, got {describe(value)}")
-    if typ is int:
-        if number != int(number):
-            raise SpecError(path, f"expected an integer, got {describe(value)}")
-        return int(number)
-    return float(number)
+    """One value of flat key `key`, coerced and range-checked by `dmsweep.config.coerce` (the
+    one place that knows each key's type and range), or SpecError naming `path`."""
+    if value is None or (isinstance(value, dict | list) and KEY_TYPES[key] is not tuple):
+        raise SpecError(path, f"expected {type_name(KEY_TYPES[key])}, got {describe(value)}")
+    try:
+        return config_coerce(key, value)
+    except ConfigError as err:
+        raise SpecError(path, str(err).removeprefix(f"{key}: ")) from None
 
 
 def to_number(value: Any) -> float | int | None:

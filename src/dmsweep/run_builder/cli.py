@@ -1,6 +1,7 @@
 """`run_builder`: build a run folder from a sweep spec, submit it, watch it, repair it.
 
-    run_builder SPEC [-o RUNS_DIR] [--data-dir DIR] [--name NAME] [--reuse-results RUN] [--dry-run]
+    run_builder SPEC [-o RUNS_DIR] [--data-dir DIR] [--name NAME] [--reuse-results RUN]
+                     [--max-trainings N] [--dry-run]
     run_builder submit RUN [--preflight | --no-preflight] [--force]
     run_builder status RUN [--watch] [--all]
     run_builder resubmit RUN [--dry-run] [--requeue-idle]
@@ -18,7 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dmsweep import __version__
-from dmsweep._cli import EXIT_FAILED, EXIT_OK, run_subcommand
+from dmsweep._cli import EXIT_FAILED, EXIT_OK, positive_int, run_subcommand
+from dmsweep.run_builder.expand import MAX_TRAININGS
 
 COMMANDS = ("build", "submit", "status", "resubmit", "run-local")
 
@@ -63,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="RUN",
         help="an earlier run folder: trainings with valid results there are linked, not queued",
+    )
+    build.add_argument(
+        "--max-trainings",
+        type=positive_int,
+        default=MAX_TRAININGS,
+        metavar="N",
+        help=f"refuse a spec that expands to more trainings (default {MAX_TRAININGS:,})",
     )
     build.add_argument(
         "--dry-run", action="store_true", help="print counts and the estimate, write nothing"
@@ -112,17 +121,18 @@ def _err(line: str) -> None:
 def _build(args: argparse.Namespace) -> int:
     from dmsweep.run_builder.folder import BuildOptions, build_run, dry_run
 
-    if args.dry_run:
-        for line in dry_run(args.spec):
-            print(line)
-        return EXIT_OK
     options = BuildOptions(
         runs_dir=args.runs_dir,
         data_dir=args.data_dir,
         name=args.name,
         reuse_results=tuple(args.reuse_results),
+        max_trainings=args.max_trainings,
         log=_err,
     )
+    if args.dry_run:
+        for line in dry_run(args.spec, options):
+            print(line)
+        return EXIT_OK
     print(build_run(args.spec, options))
     return EXIT_OK
 

@@ -5,7 +5,7 @@ passes it as `--data-dir data`. Only what the trainings need is taken: each data
 structure, the published split folders the configs name, and the AAindex table when an
 encoding uses it. Files come from the data directory (else the download cache, fetched now),
 are verified against their dataset card where it lists them, and are hard linked into the run
-folder when possible, else copied.
+folder when possible, else copied. A dataset given by card path brings its card along.
 """
 
 from __future__ import annotations
@@ -16,25 +16,20 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from dmsweep.config import RANDOM_SPLIT, TrainConfig
+from dmsweep.data._files import fetch
+from dmsweep.data.card import CARD_FILE
+from dmsweep.data.source import AAINDEX_FILE, AAINDEX_FOLDER, AAINDEX_SOURCE, TEST_FILES, DataSource
 
 
 def needed_files(
-    configs: Iterable[TrainConfig], *, data_dir: Path | None
+    configs: Iterable[TrainConfig], *, source: DataSource
 ) -> dict[str, tuple[Path, str]]:
     """`data/`-relative path -> (source file, 'sha256:<hex>') of every file the configs read.
 
-    `data_dir` (else $DMSWEEP_DATA_DIR) is a local data directory; without one, files come
-    from the download cache.
+    Where each file comes from is `source` (`DataSource.files_root`, `aaindex_root`); a card
+    read from a file is copied too, as `<name>/dataset.yaml`, so that the run folder's jobs
+    read their own copy of it.
     """
-    from dmsweep.data import default_cache_dir, load_card
-    from dmsweep.data._files import fetch, resolve_data_dir
-    from dmsweep.data.datasets import CARD_FILE
-    from dmsweep.data.encodings import AAINDEX_FILE, AAINDEX_FOLDER, AAINDEX_SOURCE
-    from dmsweep.data.splits import TEST_FILES
-
-    local = resolve_data_dir(data_dir)
-    base = local if local is not None else default_cache_dir()
-    download = local is None
     splits: dict[str, set[str]] = {}
     aa_index = False
     for config in configs:
@@ -45,12 +40,11 @@ def needed_files(
         aa_index = aa_index or "aa_index" in data.encoding
 
     files: dict[str, tuple[Path, str]] = {}
+    near = None
     for dataset, names in sorted(splits.items()):
-        card = load_card(dataset, data_dir=local)
-        root, fetching = (card.folder, False) if card.folder else (base / card.name, download)
+        card = near = source.card(dataset)
+        root, download = source.files_root(card)
         rels = {card.table, *([card.structure] if card.structure else [])}
-        if card.folder is not None and (card.folder / CARD_FILE).is_file():
-            rels.add(CARD_FILE)  # a data directory's own card: the job must read it too
         for split in sorted(names):
             folder = f"{(card.splits or 'splits').rstrip('/')}/{split}"
             test = next(
@@ -63,10 +57,15 @@ def needed_files(
             )
             rels.update(f"{folder}/{name}" for name in ("train.txt", "tune.txt", test))
         for rel in sorted(rels):
-            files[f"{card.name}/{rel}"] = fetch(root, rel, card.files.get(rel), download=fetching)
+            files[f"{card.name}/{rel}"] = fetch(root, rel, card.files.get(rel), download=download)
+        if card.folder is not None and card.path is not None:  # the job reads this card
+            files[f"{card.name}/{CARD_FILE}"] = fetch(
+                card.path.parent, card.path.name, None, download=False
+            )
     if aa_index:
+        root, download = source.aaindex_root(near)
         files[f"{AAINDEX_FOLDER}/{AAINDEX_FILE}"] = fetch(
-            base / AAINDEX_FOLDER, AAINDEX_FILE, AAINDEX_SOURCE, download=download
+            root, AAINDEX_FILE, AAINDEX_SOURCE, download=download
         )
     return files
 

@@ -20,13 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import dmsweep
-from dmsweep.errors import ConfigError
+from dmsweep.data.source import DataSource
+from dmsweep.errors import ConfigError, OutputError
 from dmsweep.jobfiles import JobPaths
 from dmsweep.run_builder import runfiles
-from dmsweep.run_builder.datafiles import gather, link_or_copy, needed_files
+from dmsweep.run_builder.datafiles import gather, link_or_copy
 from dmsweep.run_builder.environments import JOB_IMPORTS, EnvRef, prepare_environment
-from dmsweep.run_builder.expand import PlannedBatch, PlannedTraining, estimate, expand, plan_batches
+from dmsweep.run_builder.expand import MAX_TRAININGS, PlannedBatch, PlannedTraining
 from dmsweep.run_builder.joblist import write_job_list
+from dmsweep.run_builder.plan import SweepPlan, plan
 from dmsweep.run_builder.queuefile import QUEUE_VARS
 from dmsweep.run_builder.render import render
 from dmsweep.run_builder.runfiles import RunPaths
@@ -49,62 +51,92 @@ class BuildOptions:
     """Earlier run folders: trainings with valid results there are linked in, not queued."""
     cache_dir: Path | None = None
     """Where built environments are cached (default: `environments.default_env_cache()`)."""
+    max_trainings: int = MAX_TRAININGS
+    """A spec expanding to more trainings is refused, with the count, before it is built."""
     log: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr))
 
+    def data_source(self) -> DataSource:
+        return DataSource.resolve(self.data_dir)
 
-def dry_run(spec_path: Path | str) -> list[str]:
+
+def plan_spec(spec_path: Path | str, options: BuildOptions | None = None) -> SweepPlan:
+    """Load and plan a spec as `run_builder SPEC` does (reused results not looked up)."""
+    options = options or BuildOptions()
+    return plan(
+        load_spec(spec_path), data=options.data_source(), max_trainings=options.max_trainings
+    )
+
+
+def dry_run(spec_path: Path | str, options: BuildOptions | None = None) -> list[str]:
     """What `run_builder SPEC --dry-run` prints: counts per model type and the estimate."""
-    spec = load_spec(spec_path)
-    trainings = expand(spec)
-    per_job = spec.trainings_per_job_by_model or spec.trainings_per_job
-    return [f"{spec.name}: {spec.path}", *estimate(trainings, per_job).lines()]
+    return plan_spec(spec_path, options).summary()
 
 
 def build_run(spec_path: Path | str, options: BuildOptions | None = None) -> Path:
     """Write a new run folder for the spec; returns its path."""
     options = options or BuildOptions()
     started = time.perf_counter()
-    spec = load_spec(spec_path)
-    trainings = expand(spec)
-    reused = _reusable(trainings, options.reuse_results)
-    todo = [t for t in trainings if t.job_id not in reused]
-    batches = plan_batches(todo, spec.trainings_per_job_by_model or spec.trainings_per_job)
-    data = needed_files([t.config for t in todo], data_dir=options.data_dir)
+    planned = plan_spec(spec_path, options)
+    planned = planned.reusing(_reusable(planned.trainings, options.reuse_results))
+    data = planned.data_files()
     now = datetime.now().astimezone()
-    name = options.name or f"{spec.name}-{now:%Y%m%d-%H%M%S}"
+    name = options.name or f"{planned.spec.name}-{now:%Y%m%d-%H%M%S}"
     if not _NAME.match(name):
         raise ConfigError(f"run name {name!r}: expected letters, digits, '.', '_', '-'")
 
     paths = RunPaths(Path(options.runs_dir) / name)
-    paths.root.parent.mkdir(parents=True, exist_ok=True)
+    _create_run_folder(paths)
     try:
-        paths.root.mkdir()
-    except FileExistsError:
-        raise ConfigError(
-            f"{paths.root} already exists: refusing to overwrite it (choose another --name)"
+        _write(planned, paths, data, now, options)
+    except OSError as err:  # full disk, quota, permissions: nothing half-written stays
+        shutil.rmtree(paths.root, ignore_errors=True)
+        where = err.filename or paths.root
+        raise OutputError(
+            f"{where}: cannot write the run folder: {err.strerror or type(err).__name__}"
         ) from None
-    try:
-        _write(spec, paths, trainings, batches, reused, data, now, options)
     except BaseException:
         shutil.rmtree(paths.root, ignore_errors=True)
         raise
     options.log(
-        f"{len(trainings):,} trainings ({len(reused):,} reused) in {len(batches):,} jobs, "
-        f"written in {time.perf_counter() - started:.1f} s"
+        f"{len(planned.trainings):,} trainings ({len(planned.reused):,} reused) in "
+        f"{len(planned.batches):,} jobs, written in {time.perf_counter() - started:.1f} s"
     )
     return paths.root
 
 
+def _create_run_folder(paths: RunPaths) -> None:
+    """Create the new run folder exclusively; an unusable location is one line naming it."""
+    try:
+        paths.root.parent.mkdir(parents=True, exist_ok=True)
+        paths.root.mkdir()
+    except FileExistsError:
+        if not paths.root.parent.is_dir():
+            raise OutputError(
+                f"-o {paths.root.parent}: not a folder (a file of that name exists)"
+            ) from None
+        raise ConfigError(
+            f"{paths.root} already exists: refusing to overwrite it (choose another --name)"
+        ) from None
+    except OSError as err:
+        raise OutputError(
+            f"-o {paths.root.parent}: cannot create the run folder there: "
+            f"{err.strerror or type(err).__name__}"
+        ) from None
+
+
 def _write(
-    spec: SweepSpec,
+    planned: SweepPlan,
     paths: RunPaths,
-    trainings: list[PlannedTraining],
-    batches: list[PlannedBatch],
-    reused: Mapping[str, Path],
     data: Mapping[str, tuple[Path, str]],
     now: datetime,
     options: BuildOptions,
 ) -> None:
+    spec, trainings, batches, reused = (
+        planned.spec,
+        planned.trainings,
+        planned.batches,
+        planned.reused,
+    )
     for folder in (paths.results, paths.logs):
         folder.mkdir()
     shutil.copy2(spec.path, paths / runfiles.SPEC_COPY)

@@ -1,7 +1,7 @@
 """Write a run's job list twice over: queue.txt (what HTCondor runs) and jobs.csv (what people
 and the aggregator read), fast enough for tens of thousands of trainings.
 
-Expansion shares section objects between trainings (`expand._ConfigBuilder`): 17,820
+Expansion shares section objects between trainings (`expand._Configs`): 17,820
 trainings of the resampling sweep hold only ~3,600 distinct (model, data, optimiser)
 section triples, and trainings with the same triple differ only in their seed. So each triple
 is flattened (`TrainConfig.to_flat`), JSON-encoded and turned into CSV cells once, and each

@@ -7,9 +7,10 @@ ranges, `models` has one block (or a list of blocks) per model type with its own
 `resources`, `trainings_per_job`, `environment` and `submit` say how the sweep runs. Every key
 is a flat `dmsweep.config` key (`learning_rate`, `filters`, `threshold` ...).
 
-`load_spec` returns a frozen `SweepSpec` once the whole spec, every expanded training
-included, is valid; otherwise it raises `ConfigError("<file>: <key path>: <problem>")`.
-`dmsweep.run_builder.expand` turns the spec into trainings and HTCondor batches.
+`load_spec` parses the spec and checks its shape (keys, types, ranges of every value, sizes)
+without reading any data; otherwise it raises `ConfigError("<file>: <key path>: <problem>")`.
+`dmsweep.run_builder.plan.plan(spec, data=DataSource(...))` then checks it against its dataset
+and turns it into trainings and HTCondor batches (`dmsweep.run_builder.expand`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dmsweep.config import MODEL_TYPES, all_flat_keys, closest_key, flat_keys
-from dmsweep.errors import ConfigError, DataError
+from dmsweep.errors import ConfigError
 from dmsweep.run_builder._spec_values import (
     DEFAULTS,
     KEY_TYPES,
@@ -31,9 +32,6 @@ from dmsweep.run_builder._spec_values import (
     read_yaml,
     to_number,
 )
-
-if TYPE_CHECKING:
-    from dmsweep.run_builder.expand import PlannedTraining
 
 ENV_STRATEGIES: tuple[str, ...] = ("tarball", "wheelhouse", "container", "shared")
 SAMPLE_METHODS: tuple[str, ...] = ("sobol", "random")
@@ -77,6 +75,9 @@ RESERVED: dict[str, str] = {
     "dataset": "set the dataset with the top-level dataset: key",
 }
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MAX_AXIS_VALUES = 1_000_000
+"""Values of one axis (a list, a from/to range) or points of one `samples`: more is refused
+at once, with the count, before anything is built (a sweep is capped by --max-trainings)."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ class SweepSpec:
     seed: int
     """The sampling seed of the spec-level `samples` (else of the first block's; 0 if none)."""
     dataset: str = "avgfp"
+    """As written: a dataset name or a card path (relative to the spec's folder)."""
     description: str = ""
     fixed: Mapping[str, Any] = field(default_factory=dict)
     axes: tuple[Axis, ...] = ()
@@ -192,10 +194,6 @@ class SweepSpec:
     """The parsed YAML as written (for the run folder's manifest)."""
     trainings_per_job_by_model: Mapping[str, int] = field(default_factory=dict)
     """"default" (= trainings_per_job) plus per-model values; pass it to `plan_batches`."""
-    _trainings: tuple[PlannedTraining, ...] | None = field(
-        default=None, init=False, compare=False, repr=False
-    )
-    """The expansion, cached by load_spec (not carried over by dataclasses.replace)."""
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -214,19 +212,15 @@ class SweepSpec:
 
 
 def load_spec(path: Path | str) -> SweepSpec:
-    """Read and validate a sweep spec, expansion included; raises ConfigError on any problem.
+    """Read a sweep spec and check its shape (no data read, nothing expanded).
 
-    The error is one line: "<file>: <key path>: <problem>".
+    Raises ConfigError with one line: "<file>: <key path>: <problem>".
     """
     path = Path(path)
     try:
-        spec = _Parser(path).parse()
+        return _Parser(path).parse()
     except SpecError as err:
         raise ConfigError(f"{path}: {err}") from None
-    from dmsweep.run_builder.expand import _expand_all
-
-    object.__setattr__(spec, "_trainings", tuple(_expand_all(spec)))
-    return spec
 
 
 # --------------------------------------------------------------------------- parsing
@@ -259,6 +253,11 @@ def _int(value: Any, path: str, *, minimum: int) -> int:
     return value
 
 
+def _check_size(count: int, path: str, what: str) -> None:
+    if count > MAX_AXIS_VALUES:
+        raise SpecError(path, f"{count:,} {what}: more than {MAX_AXIS_VALUES:,} are refused")
+
+
 def _bool(value: Any, path: str) -> bool:
     if not isinstance(value, bool):
         raise SpecError(path, f"expected true or false, got {describe(value)}")
@@ -275,7 +274,6 @@ class _Parser:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.models: tuple[str, ...] = ()
-        self.split_names: tuple[str, ...] | None = None
 
     # -- top level ------------------------------------------------------------------
     def parse(self) -> SweepSpec:
@@ -296,7 +294,7 @@ class _Parser:
         description = raw.get("description") or ""
         if not isinstance(description, str):
             raise SpecError("description", f"expected text, got {describe(description)}")
-        dataset = self._dataset(raw["dataset"])
+        dataset = _str(raw["dataset"], "dataset")
 
         self.models = self._model_names(raw["models"])
         fixed, axes, samples = self._level(raw, "", None)
@@ -305,7 +303,6 @@ class _Parser:
         blocks = self._blocks(raw["models"])
         self._check_overlaps(fixed, axes, samples, blocks)
         self._check_conditions(fixed, axes, blocks)
-        self._check_splits(fixed, axes, blocks)
 
         resources = self._resources(raw.get("resources"))
         environment = self._environment(raw.get("environment"))
@@ -348,26 +345,6 @@ class _Parser:
             if model in value:
                 out[model] = _int(value[model], f"trainings_per_job.{model}", minimum=1)
         return out
-
-    def _dataset(self, value: Any) -> str:
-        name = _str(value, "dataset")
-        from dmsweep.data import load_card
-
-        looks_like_path = name.endswith((".yaml", ".yml")) or "/" in name
-        ref = name
-        if looks_like_path and not Path(name).expanduser().is_absolute():
-            candidate = self.path.parent / name
-            if candidate.is_file():
-                ref = str(candidate.resolve())
-        try:
-            card = load_card(ref)
-        except DataError as err:
-            message = str(err)
-            if looks_like_path:
-                message = f"{name!r}: dataset card not found (relative to the spec's folder)"
-            raise SpecError("dataset", message) from None
-        self.split_names = _published_splits(card)
-        return ref if looks_like_path else card.name
 
     def _model_names(self, value: Any) -> tuple[str, ...]:
         models = _mapping(value, "models", what="a mapping of model type -> block")
@@ -465,6 +442,7 @@ class _Parser:
             )
         if not value:
             raise SpecError(where, "empty axis (no values)")
+        _check_size(len(value), where, "values")
         values = tuple(coerce(key, v, f"{where}[{i}]") for i, v in enumerate(value))
         return Axis(key=key, values=tuple(dict.fromkeys(values)), when=when, role=role, where=where)
 
@@ -485,6 +463,7 @@ class _Parser:
         if stop < start:
             raise SpecError(where, f"empty axis (from: {start} is above to: {stop})")
         count = int((stop - start) / step + 1e-9) + 1
+        _check_size(count, where, "values (from:/to:/step:)")
         if typ is int:
             return [start + i * step for i in range(count)]
         return [round(start + i * step, 12) for i in range(count)]
@@ -529,6 +508,7 @@ class _Parser:
         if "n" not in raw:
             raise SpecError(f"{where}.n", "missing: how many points to draw")
         n = _int(raw["n"], f"{where}.n", minimum=1)
+        _check_size(n, f"{where}.n", "points")
         if "seed" not in raw:
             raise SpecError(
                 f"{where}.seed", "missing: the sampling seed is required (it is recorded)"
@@ -685,35 +665,6 @@ class _Parser:
                             cwhere, f"{cond_key} is never {value!r} in this spec (values: {shown})"
                         )
 
-    def _check_splits(
-        self, fixed: Mapping[str, Any], axes: tuple[Axis, ...], blocks: tuple[Block, ...]
-    ) -> None:
-        if self.split_names is None:
-            return
-        valid = ("random", *self.split_names)
-        places: list[tuple[str, Any]] = []
-        for level_fixed, level_axes, prefix in [
-            (fixed, axes, "fixed"),
-            *((b.fixed, b.axes, f"{b.where}.fixed") for b in blocks),
-        ]:
-            if "split" in level_fixed:
-                places.append((f"{prefix}.split", level_fixed["split"]))
-            for axis in level_axes:
-                if axis.key == "split":
-                    places.extend((f"{axis.where}[{i}]", v) for i, v in enumerate(axis.values))
-        for where, value in places:
-            if value not in valid:
-                hint = closest_key(value, valid)
-                names = list(self.split_names)
-                shown = ", ".join(names[:6]) + (
-                    f", ... ({len(names)} in all)" if len(names) > 6 else ""
-                )
-                raise SpecError(
-                    where,
-                    f"no split {value!r} in this dataset{hint} (published: {shown or 'none'}; "
-                    "or random)",
-                )
-
     # -- how it runs -------------------------------------------------------------------
     def _resources(self, value: Any) -> dict[str, Resources]:
         raw = _mapping(value, "resources")
@@ -759,23 +710,3 @@ class _Parser:
         elif image is not None:
             raise SpecError("environment.image", "only applies with strategy: container")
         return EnvironmentSpec(strategy=strategy, image=image)
-
-
-def _published_splits(card: Any) -> tuple[str, ...] | None:
-    """Names of the card's published split folders (holding a train.txt), or None if unknown."""
-    root = getattr(card, "splits", None)
-    if not root:
-        return ()
-    prefix = root.rstrip("/") + "/"
-    names = {
-        rel[len(prefix) : -len("/train.txt")]
-        for rel in getattr(card, "files", {})
-        if rel.startswith(prefix) and rel.endswith("/train.txt")
-    }
-    folder = getattr(card, "folder", None)
-    if folder is not None and (Path(folder) / root).is_dir():
-        base = Path(folder) / root
-        names.update(p.parent.relative_to(base).as_posix() for p in base.rglob("train.txt"))
-    if not names:
-        return None  # nothing listed: do not guess, let the job report a missing split
-    return tuple(sorted(names))

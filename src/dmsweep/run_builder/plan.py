@@ -1,0 +1,140 @@
+"""A loaded sweep spec + where its data is -> the `SweepPlan` that the build, `--dry-run` and
+the tests read: trainings, HTCondor batches, the data files to copy and the estimate.
+
+`load_spec` checks the spec's shape; `plan` checks it against its dataset (the card found
+through one `DataSource`: data directory, download cache, cards given by path): published
+split names, the kernel sizes and kNN `k` the wild type's length allows. A dataset named by
+card *path* is planned under its card's name, with the card registered in the plan's
+DataSource, so that jobs read the run folder's own copy of the card (`data/<name>/`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from dmsweep.config import RANDOM_SPLIT, TrainConfig, check_sequence_length
+from dmsweep.data.card import DatasetCard, looks_like_card_path
+from dmsweep.data.source import DataSource, unknown_split
+from dmsweep.errors import ConfigError, DataError
+from dmsweep.run_builder.estimate import Estimate, estimate
+from dmsweep.run_builder.expand import (
+    MAX_TRAININGS,
+    PlannedBatch,
+    PlannedTraining,
+    expand,
+    plan_batches,
+)
+from dmsweep.run_builder.spec import SweepSpec
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """Everything a build writes, decided before anything is written."""
+
+    spec: SweepSpec
+    data: DataSource
+    card: DatasetCard
+    trainings: tuple[PlannedTraining, ...]
+    """Every training of the spec, reused ones included, in the spec's order."""
+    batches: tuple[PlannedBatch, ...]
+    """The HTCondor jobs of the trainings still to run (not `reused`)."""
+    reused: Mapping[str, Path] = field(default_factory=dict)
+    """job_id -> a valid result folder of an earlier run, linked in instead of queued."""
+
+    @property
+    def queued(self) -> list[PlannedTraining]:
+        return [t for t in self.trainings if t.job_id not in self.reused]
+
+    def estimate(self) -> Estimate:
+        return estimate(self.queued, self.batches, sequence_length=len(self.card.wild_type))
+
+    def data_files(self) -> dict[str, tuple[Path, str]]:
+        """`data/`-relative path -> (source file, 'sha256:<hex>') of what the queued trainings
+        read (files missing from the cache are downloaded now)."""
+        from dmsweep.run_builder.datafiles import needed_files
+
+        return needed_files([t.config for t in self.queued], source=self.data)
+
+    def reusing(self, reused: Mapping[str, Path]) -> SweepPlan:
+        """The plan with `reused` trainings linked in, and batches of the rest."""
+        rest = [t for t in self.trainings if t.job_id not in reused]
+        batches = plan_batches(rest, self.spec.trainings_per_job_by_model)
+        return replace(self, batches=tuple(batches), reused=dict(reused))
+
+    def summary(self) -> list[str]:
+        """What `run_builder SPEC --dry-run` prints: counts per model type and the estimate."""
+        return [f"{self.spec.name}: {self.spec.path}", *self.estimate().lines()]
+
+
+def plan(spec: SweepSpec, *, data: DataSource, max_trainings: int = MAX_TRAININGS) -> SweepPlan:
+    """Check the spec against its dataset and expand it; ConfigError names file and key."""
+    card = _card(spec, data)
+    if card.folder is not None:
+        data = data.with_card(card)
+    trainings = expand(spec, dataset=card.name, max_trainings=max_trainings)
+    _check_splits(spec, data.split_names(card) if card.splits else (), card)
+    _check_lengths(spec, trainings, card)
+    batches = plan_batches(trainings, spec.trainings_per_job_by_model)
+    return SweepPlan(spec, data, card, tuple(trainings), tuple(batches))
+
+
+def check_configs(configs: Sequence[TrainConfig], data: DataSource) -> None:
+    """What `dmsweep train` checks before training: each dataset's card can be read and each
+    config fits its wild type (kernel_size, k). DataError / ConfigError name the config."""
+    for ref in sorted({c.data.dataset for c in configs}):
+        card = data.card(ref)
+        for config in configs:
+            if config.data.dataset == ref:
+                _check_length(config, card, f"dataset {card.name!r}")
+
+
+def _card(spec: SweepSpec, data: DataSource) -> DatasetCard:
+    try:
+        return data.card(spec.dataset, relative_to=spec.path.parent)
+    except DataError as err:
+        message = str(err)
+        if looks_like_card_path(spec.dataset) and "dataset card not found" in message:
+            message = f"{spec.dataset!r}: dataset card not found (relative to the spec's folder)"
+        raise ConfigError(f"{spec.path}: dataset: {message}") from None
+
+
+def _check_lengths(
+    spec: SweepSpec, trainings: Sequence[PlannedTraining], card: DatasetCard
+) -> None:
+    seen: set[int] = set()
+    for training in trainings:
+        params = training.config.params
+        if id(params) not in seen:
+            seen.add(id(params))
+            _check_length(training.config, card, f"{spec.path}: models.{training.config.model}")
+
+
+def _check_length(config: TrainConfig, card: DatasetCard, where: str) -> None:
+    try:
+        check_sequence_length(config.params, len(card.wild_type))
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err} (dataset {card.name!r})") from None
+
+
+def _check_splits(spec: SweepSpec, names: Sequence[str], card: DatasetCard) -> None:
+    """Every split the spec names is `random` or one of the card's published splits."""
+    valid = (RANDOM_SPLIT, *names)
+    for where, value in _split_values(spec):
+        if value not in valid:
+            raise ConfigError(f"{spec.path}: {where}: {unknown_split(value, card.name, names)}")
+
+
+def _split_values(spec: SweepSpec) -> list[tuple[str, Any]]:
+    places: list[tuple[str, Any]] = []
+    levels = [(spec.fixed, spec.axes, "fixed")]
+    levels += [(b.fixed, b.axes, f"{b.where}.fixed") for b in spec.blocks]
+    for fixed, axes, prefix in levels:
+        if "split" in fixed:
+            places.append((f"{prefix}.split", fixed["split"]))
+        for axis in axes:
+            if axis.key == "split":
+                places.extend((f"{axis.where}[{i}]", v) for i, v in enumerate(axis.values))
+    return places
