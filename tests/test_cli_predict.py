@@ -115,3 +115,11 @@ def test_job_folder_errors(jobs, data_dir, tmp_path, capsys) -> None:
     assert code == 2 and "--attention needs a gcn trained with pooling: attention" in err
     code, _, err = run([str(jobs["linear"]), "--data-dir", str(data_dir)], capsys)
     assert code == 2 and "no variants given" in err
+
+
+def test_a_full_disk_is_one_line(jobs, data_dir, capsys) -> None:
+    """issue 8: /dev/full as the output (ENOSPC on write): one line naming it, exit 2."""
+    code, _out, err = run(
+        [str(jobs["linear"]), "A108D", "-o", "/dev/full", "--data-dir", str(data_dir)], capsys
+    )
+    assert code == 2 and "-o /dev/full: cannot write" in err and err.count("\n") == 1

@@ -38,7 +38,7 @@ def test_config_files_json_yaml_jsonl(tmp_path) -> None:
 
 def test_a_job_config_json_can_be_reused(tmp_path) -> None:
     config = TrainConfig.from_flat({"model": "fc", "units": 7})
-    (tmp_path / "config.json").write_text(json.dumps({**config.to_flat(), "job_id": "x"}))
+    (tmp_path / "config.json").write_text(json.dumps({**config.to_flat(), "job_id": config.job_id}))
     assert load_configs(tmp_path / "config.json", []) == [config]
 
 
@@ -112,3 +112,83 @@ def test_unwritable_output_is_one_line(tmp_path, capsys) -> None:
     code = main(["train", "--set", "max_epochs=1", "-o", str(blocker / "out"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "cannot create a job folder there" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("empty.json", "", "the config file is empty"),
+        ("blank.yaml", "\n  \n", "the config file is empty"),
+        ("twice.json", '{"model": "fc", "units": 5, "units": 50}', "duplicate key 'units'"),
+        ("twice.yaml", "model: fc\nunits: 5\nunits: 50\n", "duplicate key 'units'"),
+        ("twice.jsonl", '{"seed": 1, "seed": 2}\n', "line 1: invalid JSON: duplicate key 'seed'"),
+        ("deep.json", '{"model": ' + "[" * 50_000 + "]" * 50_000 + "}", "nested more than 100"),
+        ("deep.yaml", "model: " + "[" * 5_000 + "]" * 5_000 + "\n", "nested more than 100"),
+        ("nan.json", '{"learning_rate": NaN}', "NaN is not a number in JSON"),
+        ("null.yaml", "~\n", "expected a mapping of flat config keys"),
+    ],
+)
+def test_config_files_that_would_train_a_silent_default_are_refused(
+    tmp_path, capsys, name, content, words
+) -> None:
+    """issue 8: these used to train the default config (or crash with a RecursionError)."""
+    path = tmp_path / name
+    path.write_text(content)
+    out = tmp_path / "out"
+    assert main(["train", "--config", str(path), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_an_empty_set_value_is_refused(tmp_path, capsys) -> None:
+    assert main(["train", "--set", "learning_rate=", "-o", str(tmp_path / "o")]) == 2
+    assert "--set 'learning_rate=': empty value" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flat", "words"),
+    [
+        ({"model": "fc", "units": 0}, "units: expected an integer in [1, 100_000], got 0"),
+        ({"max_epochs": 1e999}, "max_epochs: expected an integer in [1, 100_000], got inf"),
+        ({"seed": 2**64}, "seed: expected an integer in [0, 4_294_967_295]"),
+        ({"model": "cnn", "kernel_size": 238}, "kernel_size: expected an integer in [1, 237]"),
+        ({"model": "gcn", "graph": "knn", "k": 237}, "k: expected an integer in [1, 236]"),
+    ],
+)
+def test_out_of_range_configs_exit_2_before_training(tmp_path, capsys, flat, words) -> None:
+    """Ranges (and the lengths the dataset allows) are checked for --config as for specs."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(flat).replace("Infinity", "1e999"))
+    assert main(["train", "--config", str(path), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1 and not (tmp_path / "out").exists()
+
+
+def test_a_config_queued_under_another_id_gets_error_json(tmp_path, capsys) -> None:
+    """issue 7: the job checks its config against the id it was queued with."""
+    config = TrainConfig.from_flat({"model": "fc", "units": 7})
+    path = tmp_path / "configs.jsonl"
+    path.write_text(json.dumps({**config.to_flat(), "job_id": "fc-0123456789ab"}) + "\n")
+    assert main(["train", "--config", str(path), "-o", str(tmp_path / "out")]) == 2
+    assert "fc-0123456789ab: FAILED: job_id mismatch" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["fc-0123456789ab"]
+    error = json.loads((tmp_path / "out" / "fc-0123456789ab" / ERROR).read_text())
+    assert error["phase"] == "config" and config.job_id in error["message"]
+
+    path.write_text(json.dumps({**config.to_flat(), "job_id": "../../escape"}) + "\n")
+    assert main(["train", "--config", str(path), "-o", str(tmp_path / "out2")]) == 2
+    assert "job_id: expected <model>-<12 hex digits>" in capsys.readouterr().err
+    assert not (tmp_path / "out2").exists() and not (tmp_path.parent / "escape").exists()
+
+
+def test_predict_output_that_cannot_be_written_is_one_line(tmp_path, capsys) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for target, words in (
+        (blocker / "out.csv", "is a file, not a folder"),
+        (tmp_path, "is a folder"),
+    ):
+        assert main(["predict", str(tmp_path / "nojob"), "A1G", "-o", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1

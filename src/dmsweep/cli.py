@@ -8,19 +8,26 @@ only when a command needs it, so `--help` and config errors are instant.
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from dmsweep import __version__
-from dmsweep._cli import EXIT_FAILED, EXIT_OK, one_line, positive_int, run_subcommand
-from dmsweep.config import TrainConfig, all_flat_keys
-from dmsweep.errors import ConfigError
+from dmsweep._cli import EXIT_ERROR, EXIT_FAILED, EXIT_OK, one_line, positive_int, run_subcommand
+from dmsweep._yaml import strict_json, strict_yaml
+from dmsweep.config import TrainConfig, all_flat_keys, check_sequence_length
+from dmsweep.data.source import DataSource
+from dmsweep.errors import ConfigError, OutputError
+
+JOB_ID = re.compile(r"^[a-z]+-[0-9a-f]{12}$")
+"""What `dmsweep.config.job_id` writes; a queued id is checked against it before it names
+a folder."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -114,17 +121,34 @@ def _data_dir_option(parser: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------------------------------- train
 
 
+@dataclass(frozen=True)
+class QueuedConfig:
+    """A config to train and the job id it was queued with (None when it names none or
+    --set changed it): a job checks that its config still hashes to that id."""
+
+    config: TrainConfig
+    queued_id: str | None
+
+
 def load_configs(config_file: Path | None, overrides: Sequence[str]) -> list[TrainConfig]:
     """Every config to train, validated before anything runs (ConfigError names the source)."""
+    return [queued.config for queued in load_jobs(config_file, overrides)]
+
+
+def load_jobs(config_file: Path | None, overrides: Sequence[str]) -> list[QueuedConfig]:
+    """`load_configs` with the job id each config file entry was queued with."""
     extra = parse_overrides(overrides)
     entries: list[tuple[str, Mapping[str, Any]]]
     entries = [("--set", {})] if config_file is None else read_config_file(config_file)
-    configs = []
+    jobs = []
     for source, flat in entries:
         merged = {k: v for k, v in {**flat, **extra}.items() if k != "job_id"}
         label = source if not extra or config_file is None else f"{source} with --set"
-        configs.append(TrainConfig.from_flat(merged, source=label))
-    return configs
+        queued = None if extra else flat.get("job_id")
+        if queued is not None and not (isinstance(queued, str) and JOB_ID.match(queued)):
+            raise ConfigError(f"{source}: job_id: expected <model>-<12 hex digits>, got {queued!r}")
+        jobs.append(QueuedConfig(TrainConfig.from_flat(merged, source=label), queued))
+    return jobs
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -135,8 +159,10 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set model=cnn")
+        if not text.strip():
+            raise ConfigError(f"--set {item!r}: empty value (expected KEY=VALUE, e.g. {key}=3)")
         try:
-            value = yaml.safe_load(text) if text.strip() else None
+            value = yaml.safe_load(text)
         except yaml.YAMLError as err:
             raise ConfigError(f"--set {item!r}: cannot read the value: {one_line(err)}") from None
         if isinstance(value, dict):
@@ -158,22 +184,22 @@ def read_config_file(path: Path) -> list[tuple[str, Mapping[str, Any]]]:
                 continue
             source = f"{path}, line {number}"
             try:
-                entries.append((source, _mapping(json.loads(line), source)))
+                entries.append((source, _mapping(strict_json(line), source)))
             except ValueError as err:
                 raise ConfigError(f"{source}: invalid JSON: {one_line(err)}") from None
         if not entries:
             raise ConfigError(f"{path}: no configs (expected one JSON object per line)")
         return entries
+    if not text.strip():
+        raise ConfigError(f"{path}: the config file is empty (expected a mapping of flat keys)")
     try:
-        loaded = yaml.safe_load(text)  # JSON is YAML
-    except yaml.YAMLError as err:
+        loaded = strict_json(text) if path.suffix.lower() == ".json" else strict_yaml(text)
+    except ValueError as err:
         raise ConfigError(f"{path}: cannot read the config: {one_line(err)}") from None
     return [(str(path), _mapping(loaded, str(path)))]
 
 
 def _mapping(value: Any, source: str) -> Mapping[str, Any]:
-    if value is None:
-        return {}
     if not isinstance(value, Mapping):
         raise ConfigError(
             f"{source}: expected a mapping of flat config keys (model, learning_rate, ...), "
@@ -183,7 +209,12 @@ def _mapping(value: Any, source: str) -> Mapping[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    configs = load_configs(args.config, args.overrides)
+    jobs = load_jobs(args.config, args.overrides)
+    configs = [j.config for j in jobs if j.queued_id in (None, j.config.job_id)]
+    mismatched = [j for j in jobs if j.queued_id not in (None, j.config.job_id)]
+    check_against_datasets(configs, DataSource.resolve(args.data_dir))
+    for job in mismatched:
+        print(record_id_mismatch(job, args.output), file=sys.stderr)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from dmsweep.train import RunOptions, run_trainings
 
@@ -194,10 +225,49 @@ def _train(args: argparse.Namespace) -> int:
         force=args.force,
         verbose=not args.quiet,
     )
-    outcomes = run_trainings(configs, options=options)
+    try:
+        outcomes = run_trainings(configs, options=options) if configs else []
+    except OSError as err:  # e.g. the disk filled up while a job folder was written
+        where = err.filename or args.output
+        raise OutputError(f"{where}: cannot write results: {one_line(err)}") from None
     for outcome in outcomes:
         print(outcome.path, flush=True)
+    if mismatched or any(o.data_error for o in outcomes):
+        return EXIT_ERROR  # documented: a config or data error is exit 2 (with error.json)
     return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
+
+
+def record_id_mismatch(job: QueuedConfig, output: Path) -> str:
+    """error.json in the folder of the queued id, instead of a second folder under the id the
+    config hashes to now (the code computing ids changed between build and job)."""
+    from dmsweep.train.outputs import JobFolder
+
+    error = ConfigError(
+        f"job_id mismatch: queued as {job.queued_id}, but this config hashes to "
+        f"{job.config.job_id} here (another dmsweep version?): not trained"
+    )
+    assert job.queued_id is not None
+    try:
+        folder = JobFolder(output, job.queued_id)
+        folder.write_error(error, "config")
+        folder.publish()
+    except OSError as err:
+        raise OutputError(f"{output}: cannot write a job folder there: {one_line(err)}") from None
+    return f"{job.queued_id}: FAILED: {error}"
+
+
+def check_against_datasets(configs: Sequence[TrainConfig], source: DataSource) -> None:
+    """Before anything trains: every dataset's card can be read, and each config fits its
+    wild type (kernel_size, k), as the run builder checks a sweep."""
+    for ref in sorted({c.data.dataset for c in configs}):
+        card = source.card(ref)
+        for config in configs:
+            if config.data.dataset != ref:
+                continue
+            try:
+                check_sequence_length(config.params, len(card.wild_type))
+            except ConfigError as err:
+                raise ConfigError(f"{config.job_id}: {err} (dataset {card.name!r})") from None
 
 
 # -------------------------------------------------------------------------------------- predict
@@ -220,6 +290,8 @@ def _predict(args: argparse.Namespace) -> int:
     )
     if not given.variants:
         raise ConfigError("no variants given (e.g. dmsweep predict JOB G177L,M189T L142K)")
+    if args.output is not None:
+        _check_output_file(args.output)  # before TensorFlow loads the model
     job = TrainedJob(args.job_folder, data_dir=args.data_dir)
     if args.attention:
         job.check_attention()
@@ -228,11 +300,28 @@ def _predict(args: argparse.Namespace) -> int:
     prediction = job.predict(given, attention=args.attention)
     if args.output is None:
         write_predictions(prediction, sys.stdout)
-    else:
+        return EXIT_OK
+    try:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         with open(args.output, "w", newline="", encoding="utf-8") as stream:
             write_predictions(prediction, stream)
+    except OSError as err:  # a folder in the way, read-only, full
+        raise OutputError(
+            f"-o {args.output}: cannot write: {err.strerror or one_line(err)}"
+        ) from None
     return EXIT_OK
+
+
+def _check_output_file(path: Path) -> None:
+    """OutputError when `path` can clearly not be written (a folder, a file as its folder,
+    a read-only folder); other failures (a full disk) are caught when writing."""
+    parent = next((p for p in (path.parent, *path.parent.parents) if p.exists()), Path("."))
+    if path.is_dir():
+        raise OutputError(f"-o {path}: is a folder (expected a CSV file name)")
+    if not parent.is_dir():
+        raise OutputError(f"-o {path}: {parent} is a file, not a folder")
+    if not os.access(path if path.exists() else parent, os.W_OK):
+        raise OutputError(f"-o {path}: not writable (permission denied)")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ PROVENANCE = "provenance.json"
 ERROR = "error.json"
 MODEL_DIR = "model"
 MODEL_FILE = "model.keras"
+DATASET_CARD = "dataset.yaml"
+"""A copy of the dataset card the job trained on: predict reads the wild type from it."""
 SPLIT = "split.npz"
 """`assignment`: int8 per dataset row, 0 unused, 1 train, 2 tune, 3 test."""
 
@@ -65,6 +67,10 @@ class JobPaths:
     @property
     def model_file(self) -> Path:
         return self.root / MODEL_DIR / MODEL_FILE
+
+    @property
+    def dataset_card(self) -> Path:
+        return self.root / DATASET_CARD
 
     @property
     def split(self) -> Path:

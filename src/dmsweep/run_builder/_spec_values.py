@@ -13,8 +13,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from dmsweep._yaml import strict_yaml
 from dmsweep.config import (
     DEFAULT_SEED,
     MODEL_PARAMS,
@@ -100,36 +99,6 @@ def to_number(value: Any) -> float | int | None:
     return None
 
 
-_SafeBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
-
-
-class _StrictLoader(_SafeBase):  # type: ignore[misc,valid-type]
-    """A safe loader (never constructs Python objects) that refuses duplicate keys."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    loader.flatten_mapping(node)
-    mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if not isinstance(key, str | int | float | bool) and key is not None:
-            raise yaml.constructor.ConstructorError(
-                None, None, "a mapping key must be a plain value", key_node.start_mark
-            )
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        mapping[key] = loader.construct_object(value_node, deep=deep)
-    return mapping
-
-
-_StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
-)
-
-
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file safely (never executes anything); errors carry the line number."""
     try:
@@ -139,11 +108,6 @@ def read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError("", f"cannot read the sweep spec ({err})") from None
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: never runs code
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        problem = " ".join(str(err.problem or err.context or "invalid YAML").split())
-        raise SpecError("", f"{where}: YAML syntax error: {problem}") from None
-    except yaml.YAMLError as err:
-        raise SpecError("", f"YAML syntax error: {' '.join(str(err).split())}") from None
+        return strict_yaml(text)
+    except ValueError as err:
+        raise SpecError("", str(err)) from None

@@ -81,16 +81,6 @@ def plan(spec: SweepSpec, *, data: DataSource, max_trainings: int = MAX_TRAINING
     return SweepPlan(spec, data, card, tuple(trainings), tuple(batches))
 
 
-def check_configs(configs: Sequence[TrainConfig], data: DataSource) -> None:
-    """What `dmsweep train` checks before training: each dataset's card can be read and each
-    config fits its wild type (kernel_size, k). DataError / ConfigError name the config."""
-    for ref in sorted({c.data.dataset for c in configs}):
-        card = data.card(ref)
-        for config in configs:
-            if config.data.dataset == ref:
-                _check_length(config, card, f"dataset {card.name!r}")
-
-
 def _card(spec: SweepSpec, data: DataSource) -> DatasetCard:
     try:
         return data.card(spec.dataset, relative_to=spec.path.parent)

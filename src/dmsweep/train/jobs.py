@@ -29,7 +29,8 @@ class RunOptions:
 class JobOutcome:
     """One training's result: its folder, whether it succeeded, and the error line if not.
 
-    `skipped` is True when the folder already held valid results and nothing was trained.
+    `skipped` is True when the folder already held valid results and nothing was trained;
+    `data_error` when it failed on its data (a missing or corrupt file: exit status 2).
     """
 
     job_id: str
@@ -37,3 +38,4 @@ class JobOutcome:
     ok: bool
     error: str | None = None
     skipped: bool = False
+    data_error: bool = False

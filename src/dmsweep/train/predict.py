@@ -1,8 +1,9 @@
 """Score variants with a trained job folder (`dmsweep predict`).
 
-A job folder carries everything needed: config.json names the dataset (whose card gives the
-wild type and position offset, no data table needed) and model/model.keras holds the model
-with its encoding table and residue graph as weights.
+A job folder carries everything needed: its copy of the dataset card (`dataset.yaml`: the
+wild type and position offset, no data table needed) and model/model.keras, which holds the
+model with its encoding table and residue graph as weights. Folders written before the card
+was copied fall back to the card that config.json names.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import IO, Any
 import numpy as np
 
 from dmsweep.config import GCNParams, TrainConfig
-from dmsweep.data import DatasetCard, encode_variants, load_card
+from dmsweep.data import DatasetCard, encode_variants, load_card, read_card
 from dmsweep.errors import DataError, JobFolderError
 from dmsweep.jobfiles import JobPaths
 from dmsweep.train.outputs import one_line
@@ -51,7 +52,11 @@ class TrainedJob:
     def __init__(self, folder: Path, *, data_dir: Path | None = None) -> None:
         self.paths = JobPaths(Path(folder))
         self.config = read_job_config(self.paths)
-        self.card: DatasetCard = load_card(self.config.data.dataset, data_dir=data_dir)
+        self.card: DatasetCard = (
+            read_card(self.paths.dataset_card)
+            if self.paths.dataset_card.is_file()
+            else load_card(self.config.data.dataset, data_dir=data_dir)
+        )
         self._model: Any = None
 
     @property

@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import logging
 import random
 import resource
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -31,7 +32,9 @@ from tensorflow import keras
 from dmsweep.config import RANDOM_SPLIT, GCNParams, TrainConfig
 from dmsweep.data import Dataset, Split, encoding_table, load_dataset, make_split, residue_graph
 from dmsweep.data.encodings import encoding_checksums
-from dmsweep.errors import JobFolderError, TrainingError
+from dmsweep.data.source import DataSource
+from dmsweep.errors import DataError, JobFolderError, TrainingError
+from dmsweep.jobfiles import DATASET_CARD
 from dmsweep.models import ModelInputs, build_model, predict_scores, save_model
 from dmsweep.train.jobs import JobOutcome, RunOptions
 from dmsweep.train.metrics import regression_metrics
@@ -97,7 +100,7 @@ class DataCache:
     """Datasets, encoding tables, residue graphs and splits, loaded once per process."""
 
     def __init__(self, data_dir: Path | None) -> None:
-        self.data_dir = data_dir
+        self.source = DataSource.resolve(data_dir)
         self._store: dict[tuple[Any, ...], Any] = {}
 
     def _get(self, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
@@ -106,10 +109,15 @@ class DataCache:
         return self._store[key]
 
     def dataset(self, name: str) -> Dataset:
-        return self._get(("dataset", name), lambda: load_dataset(name, data_dir=self.data_dir))
+        return self._get(("dataset", name), lambda: load_dataset(name, source=self.source))
 
-    def table(self, names: tuple[str, ...]) -> np.ndarray:
-        return self._get(("table", names), lambda: encoding_table(names, data_dir=self.data_dir))
+    def table(self, names: tuple[str, ...], dataset: Dataset) -> np.ndarray:
+        """The encoding table; AAindex found as `DataSource.aaindex_root` finds it for the
+        dataset's card (beside a card inside a data directory, say)."""
+        return self._get(
+            ("table", names, dataset.card.folder),
+            lambda: encoding_table(names, source=self.source, card=dataset.card),
+        )
 
     def split(self, config: TrainConfig) -> Split:
         data = config.data
@@ -162,7 +170,10 @@ def train_one(
         path = folder.publish()
     finally:
         folder.discard()
-    return JobOutcome(job_id=job_id, path=path, ok=error is None, error=error)
+    data_error = isinstance(job.failure, DataError)
+    return JobOutcome(
+        job_id=job_id, path=path, ok=error is None, error=error, data_error=data_error
+    )
 
 
 class _Job:
@@ -184,6 +195,7 @@ class _Job:
         self.phase = "load_data"
         self.timings: dict[str, float] = {}
         self.history: list[tuple[int, float, float]] = []
+        self.failure: Exception | None = None
         self.started = time.perf_counter()
         seed = config.seed
         self.provenance: dict[str, Any] = {
@@ -234,6 +246,7 @@ class _Job:
             self._finish()
             return None
         except Exception as error:  # any failure after a valid config: error.json, go on
+            self.failure = error
             self._fail(error)
             return f"{type(error).__name__}: {one_line(error)} (phase {self.phase})"
 
@@ -251,7 +264,9 @@ class _Job:
         for part in ("train", "tune"):
             if len(getattr(split, part)) == 0:
                 raise TrainingError(f"split {config.data.split!r}: the {part} set is empty")
-        table = cache.table(config.data.encoding)
+        table = cache.table(config.data.encoding, dataset)
+        if dataset.card.path is not None:  # predict reads the wild type from the job folder
+            shutil.copyfile(dataset.card.path, self.folder.path(DATASET_CARD))
         adjacency = None
         if isinstance(config.params, GCNParams):
             adjacency = cache.graph(dataset, config.params)
