@@ -39,3 +39,15 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
     return value
+
+
+class VersionAction(argparse.Action):
+    """`--version`, looking the version up only when asked (see dmsweep.__getattr__)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        import dmsweep
+
+        parser.exit(message=f"dmsweep {dmsweep.__version__}\n")

@@ -18,8 +18,15 @@ from typing import Any
 
 import yaml
 
-from dmsweep import __version__
-from dmsweep._cli import EXIT_ERROR, EXIT_FAILED, EXIT_OK, one_line, positive_int, run_subcommand
+from dmsweep._cli import (
+    EXIT_ERROR,
+    EXIT_FAILED,
+    EXIT_OK,
+    VersionAction,
+    one_line,
+    positive_int,
+    run_subcommand,
+)
 from dmsweep._yaml import strict_json, strict_yaml
 from dmsweep.config import TrainConfig, all_flat_keys, check_sequence_length
 from dmsweep.data.source import DataSource
@@ -40,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dmsweep",
         description="Train one variant-effect model, or score variants with a trained one.",
     )
-    parser.add_argument("--version", action="version", version=f"dmsweep {__version__}")
+    parser.add_argument("--version", action=VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser(

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from dmsweep._yaml import strict_yaml
 from dmsweep.data._files import FileSource, resolve_data_dir
 from dmsweep.errors import DataError
 
@@ -100,8 +99,8 @@ def load_card(name_or_path: str | Path, *, data_dir: Path | None = None) -> Data
 def read_card(path: Path, *, packaged: bool = False) -> DatasetCard:
     """The card in one YAML file; its files lie beside it unless it is a packaged card."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raw = strict_yaml(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
         message = " ".join(str(err).split())
         raise DataError(f"{path}: cannot read the dataset card: {message}") from None
     if not isinstance(raw, Mapping):

@@ -18,8 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dmsweep import __version__
-from dmsweep._cli import EXIT_FAILED, EXIT_OK, positive_int, run_subcommand
+from dmsweep._cli import EXIT_FAILED, EXIT_OK, VersionAction, positive_int, run_subcommand
 from dmsweep.run_builder.expand import MAX_TRAININGS
 
 COMMANDS = ("build", "submit", "status", "resubmit", "run-local")
@@ -41,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
             "then submit, watch and repair it. See docs/run-builder.md."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"dmsweep {__version__}")
+    parser.add_argument("--version", action=VersionAction)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     build = commands.add_parser(
@@ -119,7 +118,16 @@ def _err(line: str) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from dmsweep.run_builder.folder import BuildOptions, build_run, dry_run
+    if args.dry_run:  # the plan only: none of the writing machinery is imported
+        from dmsweep.data.source import DataSource
+        from dmsweep.run_builder.plan import plan_file
+
+        data = DataSource.resolve(args.data_dir)
+        planned = plan_file(args.spec, data=data, max_trainings=args.max_trainings)
+        for line in planned.summary():
+            print(line)
+        return EXIT_OK
+    from dmsweep.run_builder.folder import BuildOptions, build_run
 
     options = BuildOptions(
         runs_dir=args.runs_dir,
@@ -129,10 +137,6 @@ def _build(args: argparse.Namespace) -> int:
         max_trainings=args.max_trainings,
         log=_err,
     )
-    if args.dry_run:
-        for line in dry_run(args.spec, options):
-            print(line)
-        return EXIT_OK
     print(build_run(args.spec, options))
     return EXIT_OK
 

@@ -28,11 +28,11 @@ from dmsweep.run_builder.datafiles import gather, link_or_copy
 from dmsweep.run_builder.environments import JOB_IMPORTS, EnvRef, prepare_environment
 from dmsweep.run_builder.expand import MAX_TRAININGS, PlannedBatch, PlannedTraining
 from dmsweep.run_builder.joblist import write_job_list
-from dmsweep.run_builder.plan import SweepPlan, plan
+from dmsweep.run_builder.plan import SweepPlan, plan_file
 from dmsweep.run_builder.queuefile import QUEUE_VARS
 from dmsweep.run_builder.render import render
 from dmsweep.run_builder.runfiles import RunPaths
-from dmsweep.run_builder.spec import SweepSpec, load_spec
+from dmsweep.run_builder.spec import SweepSpec
 from dmsweep.train.provenance import git_commit
 
 MANIFEST_FORMAT = 1
@@ -59,24 +59,11 @@ class BuildOptions:
         return DataSource.resolve(self.data_dir)
 
 
-def plan_spec(spec_path: Path | str, options: BuildOptions | None = None) -> SweepPlan:
-    """Load and plan a spec as `run_builder SPEC` does (reused results not looked up)."""
-    options = options or BuildOptions()
-    return plan(
-        load_spec(spec_path), data=options.data_source(), max_trainings=options.max_trainings
-    )
-
-
-def dry_run(spec_path: Path | str, options: BuildOptions | None = None) -> list[str]:
-    """What `run_builder SPEC --dry-run` prints: counts per model type and the estimate."""
-    return plan_spec(spec_path, options).summary()
-
-
 def build_run(spec_path: Path | str, options: BuildOptions | None = None) -> Path:
     """Write a new run folder for the spec; returns its path."""
     options = options or BuildOptions()
     started = time.perf_counter()
-    planned = plan_spec(spec_path, options)
+    planned = plan_file(spec_path, data=options.data_source(), max_trainings=options.max_trainings)
     planned = planned.reusing(_reusable(planned.trainings, options.reuse_results))
     data = planned.data_files()
     now = datetime.now().astimezone()

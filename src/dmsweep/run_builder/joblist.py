@@ -73,8 +73,9 @@ def write_job_list(
 
 def _config_json(training: PlannedTraining, sections: _Sections) -> str:
     """The flat config plus its job id as compact JSON (seed and job_id last)."""
-    tail = json.dumps({"seed": training.config.seed, "job_id": training.job_id}, **_COMPACT)
-    return f"{sections.shared(training.config).json_head},{tail[1:]}"
+    # what json.dumps(..., sort_keys) writes: a job id is [a-z]+-[0-9a-f]{12}, a seed an int
+    tail = f'"job_id":"{training.job_id}","seed":{training.config.seed:d}}}'
+    return f"{sections.shared(training.config).json_head},{tail}"
 
 
 def _write_jobs_csv(

@@ -27,7 +27,7 @@ from dmsweep.run_builder.expand import (
     expand,
     plan_batches,
 )
-from dmsweep.run_builder.spec import SweepSpec
+from dmsweep.run_builder.spec import SweepSpec, load_spec
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,13 @@ def plan(spec: SweepSpec, *, data: DataSource, max_trainings: int = MAX_TRAINING
     _check_lengths(spec, trainings, card)
     batches = plan_batches(trainings, spec.trainings_per_job_by_model)
     return SweepPlan(spec, data, card, tuple(trainings), tuple(batches))
+
+
+def plan_file(
+    spec_path: Path | str, *, data: DataSource, max_trainings: int = MAX_TRAININGS
+) -> SweepPlan:
+    """`plan(load_spec(spec_path), ...)`: what `run_builder SPEC` and `--dry-run` start with."""
+    return plan(load_spec(spec_path), data=data, max_trainings=max_trainings)
 
 
 def _card(spec: SweepSpec, data: DataSource) -> DatasetCard:
