@@ -85,12 +85,16 @@ def estimate(
     counts: dict[str, int] = {}
     hours: dict[str, float] = {}
     disk: dict[str, float] = {}
+    costs: dict[tuple[int, int, int], tuple[float, float]] = {}  # seeds aside, configs repeat
     for training in trainings:
         cfg = training.config
+        key = (id(cfg.params), id(cfg.data), id(cfg.optim))
+        if key not in costs:
+            costs[key] = (training_seconds(cfg) / 3600, output_mb(cfg, sequence_length))
+        cpu_hours, mb = costs[key]
         counts[cfg.model] = counts.get(cfg.model, 0) + 1
-        seconds = training_seconds(cfg)
-        hours[cfg.model] = hours.get(cfg.model, 0.0) + seconds / 3600
-        disk[cfg.model] = disk.get(cfg.model, 0.0) + output_mb(cfg, sequence_length)
+        hours[cfg.model] = hours.get(cfg.model, 0.0) + cpu_hours
+        disk[cfg.model] = disk.get(cfg.model, 0.0) + mb
     jobs: dict[str, int] = {model: 0 for model in counts}
     for batch in batches:
         model = batch.trainings[0].config.model
