@@ -17,6 +17,8 @@ PROVENANCE = "provenance.json"
 ERROR = "error.json"
 MODEL_DIR = "model"
 MODEL_FILE = "model.keras"
+MANIFEST = "manifest.json"
+"""Every other file's size and SHA-256, written last: a folder without it is incomplete."""
 SPLIT = "split.npz"
 """`assignment`: int8 per dataset row, 0 unused, 1 train, 2 tune, 3 test."""
 
@@ -70,9 +72,6 @@ class JobPaths:
     def split(self) -> Path:
         return self.root / SPLIT
 
-    def is_complete(self) -> bool:
-        """A finished successful job: metrics and config written (the folder is renamed last)."""
-        return self.metrics.is_file() and self.config.is_file()
-
-    def is_failed(self) -> bool:
-        return self.error.is_file() and not self.metrics.is_file()
+    @property
+    def manifest(self) -> Path:
+        return self.root / MANIFEST

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import dmsweep
+from dmsweep.core.results import is_valid_result
 from dmsweep.errors import ConfigError
-from dmsweep.jobfiles import JobPaths
 from dmsweep.run_builder import runfiles
 from dmsweep.run_builder.datafiles import gather, link_or_copy, needed_files
 from dmsweep.run_builder.environments import JOB_IMPORTS, EnvRef, prepare_environment
@@ -219,7 +219,7 @@ def _reusable(trainings: Sequence[PlannedTraining], runs: Sequence[Path]) -> dic
             raise ConfigError(f"--reuse-results {run}: not a run folder (no {runfiles.RESULTS}/)")
         for training in trainings:
             folder = results / training.job_id
-            if training.job_id not in found and JobPaths(folder).is_complete():
+            if training.job_id not in found and is_valid_result(folder, training.job_id):
                 found[training.job_id] = folder
     return found
 
