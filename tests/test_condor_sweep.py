@@ -17,16 +17,16 @@ import pytest
 from condor_pool import condor_pool  # noqa: F401  (a fixture)
 from run_specs import SMALL_SPLIT, WEIRD_SPLIT, weird_data_dir, write_spec
 
+from dmsweep.core.events import read_condor_records
 from dmsweep.core.results import is_valid_result
+from dmsweep.core.submissions import read_submissions
 from dmsweep.jobfiles import JobPaths
 from dmsweep.run_builder import condor
 from dmsweep.run_builder.cli import main
-from dmsweep.run_builder.events import read_condor_records
 from dmsweep.run_builder.folder import BuildOptions, build_run
 from dmsweep.run_builder.resubmit import resubmit
 from dmsweep.run_builder.run import Run
 from dmsweep.run_builder.status import RunStatus, run_status
-from dmsweep.run_builder.submissions import read_submissions
 from dmsweep.run_builder.submit import submit_run
 
 pytestmark = [pytest.mark.condor, pytest.mark.slow, pytest.mark.usefixtures("condor_pool")]

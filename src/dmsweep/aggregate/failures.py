@@ -38,7 +38,7 @@ from dmsweep.aggregate.collect import (
 from dmsweep.aggregate.runinfo import RunInfo
 from dmsweep.aggregate.table import integers_as_integers
 from dmsweep.core.logs import stderr_tails
-from dmsweep.run_builder.runfiles import RunPaths
+from dmsweep.core.runfiles import RunPaths
 
 HELD, EVICTED, ABORTED, IDLE, NEVER_RAN = "held", "evicted", "aborted", "idle", "never ran"
 REASONS = (FAILED, DIVERGED, CORRUPT, HELD, EVICTED, ABORTED, RUNNING, IDLE, NEVER_RAN)

@@ -25,7 +25,7 @@ import numpy as np
 from dmsweep import __version__, jobfiles
 from dmsweep.config import TrainConfig
 from dmsweep.core.results import write_manifest
-from dmsweep.run_builder.runfiles import RunPaths
+from dmsweep.core.runfiles import RunPaths
 
 FAULTS = (
     "failed",  # error.json instead of metrics.json

@@ -20,18 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import dmsweep
+from dmsweep.core import runfiles
+from dmsweep.core.gitinfo import git_commit
+from dmsweep.core.queuefile import QUEUE_VARS
 from dmsweep.core.results import is_valid_result
+from dmsweep.core.runfiles import RunPaths
 from dmsweep.errors import ConfigError
-from dmsweep.run_builder import runfiles
 from dmsweep.run_builder.datafiles import gather, link_or_copy, needed_files
 from dmsweep.run_builder.environments import JOB_IMPORTS, EnvRef, prepare_environment
 from dmsweep.run_builder.expand import PlannedBatch, PlannedTraining, estimate, expand, plan_batches
 from dmsweep.run_builder.joblist import write_job_list
-from dmsweep.run_builder.queuefile import QUEUE_VARS
 from dmsweep.run_builder.render import render
-from dmsweep.run_builder.runfiles import RunPaths
 from dmsweep.run_builder.spec import SweepSpec, load_spec
-from dmsweep.train.provenance import git_commit
 
 MANIFEST_FORMAT = 1
 REUSED_BATCH = "reused"

@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from dmsweep.core import runfiles
+from dmsweep.core.queuefile import QueueLine, encode_configs
 from dmsweep.core.results import is_valid_result
-from dmsweep.run_builder import runfiles
-from dmsweep.run_builder.queuefile import QueueLine, encode_configs
 from dmsweep.run_builder.run import Run
 
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from dmsweep.core.logs import stderr_tails
+from dmsweep.core.queuefile import QueueLine, read_queue
 from dmsweep.core.results import Verdict, judge_folder
+from dmsweep.core.runfiles import RunPaths
 from dmsweep.errors import DmsweepError
-from dmsweep.run_builder.queuefile import QueueLine, read_queue
-from dmsweep.run_builder.runfiles import RunPaths
 
 PREFLIGHT_BATCH = "preflight"
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from dmsweep.core.results import write_manifest
+from dmsweep.errors import one_line
 from dmsweep.jobfiles import (
     CONFIG,
     ERROR,
@@ -131,12 +132,6 @@ class JobFolder:
     def discard(self) -> None:
         if not self.published:
             shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def one_line(error: BaseException) -> str:
-    """The exception message on one line (what error.json and the CLI show)."""
-    text = " ".join(str(error).split())
-    return text or type(error).__name__
 
 
 def to_json(value: Any) -> Any:
