@@ -19,6 +19,7 @@ from dmsweep.aggregate.synthetic import (
     synthetic_configs,
     write_job_folder,
 )
+from dmsweep.core.results import write_manifest
 
 FAULTS = {"failed": 2, "corrupt": 1, "diverged": 1, "running": 1, "never_ran": 2}
 
@@ -181,6 +182,7 @@ def test_mixed_sweeps_are_warned_about_and_kept(tmp_path: Path, capsys) -> None:
         config.update(dataset="gb1", optimizer="sgd")
         del config["patience"]
         (folder / jobfiles.CONFIG).write_text(json.dumps(config))
+        write_manifest(folder, folder.name, "another-sweep-tool")
     code, out, _ = run_cli(capsys, results, "--no-plots", "--no-report")
     assert code == 0
     assert "warning: results mix datasets: dataset = avgfp (9), gb1 (3)" in out

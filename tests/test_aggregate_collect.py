@@ -12,6 +12,7 @@ import pytest
 from dmsweep import jobfiles
 from dmsweep.aggregate.collect import Cache, collect, read_job_folder
 from dmsweep.aggregate.synthetic import make_results, synthetic_configs, write_job_folder
+from dmsweep.core.results import write_manifest
 
 
 @pytest.fixture
@@ -75,23 +76,73 @@ def test_a_record_holds_parameters_metrics_and_provenance(results) -> None:
     assert "learning_rate" in keys
 
 
-def test_null_metrics_mean_diverged_and_odd_values_are_noted(tmp_path: Path) -> None:
-    """The trainer writes NaN as null; a non-number where a number belongs is kept as NaN."""
-    flat = synthetic_configs()[0]
-    folder = write_job_folder(tmp_path, flat, rng=np.random.default_rng(0))
+def rewrite_metrics(folder: Path, change) -> None:
+    """Change metrics.json as a (buggy or hostile) trainer would, manifest.json included."""
     metrics = json.loads((folder / jobfiles.METRICS).read_text())
-    metrics["splits"]["tune"]["mse"] = None
+    change(metrics)
     (folder / jobfiles.METRICS).write_text(json.dumps(metrics))
-    other = write_job_folder(tmp_path, synthetic_configs()[1], rng=np.random.default_rng(1))
-    metrics = json.loads((other / jobfiles.METRICS).read_text())
-    metrics["splits"]["test"]["pearson"] = "high"
-    (other / jobfiles.METRICS).write_text(json.dumps(metrics))
+    write_manifest(folder, folder.name, "test")
 
+
+def test_null_loss_means_diverged(tmp_path: Path) -> None:
+    """The trainer writes NaN as null: a null loss is a diverged (valid, poor) result."""
+    folder = write_job_folder(tmp_path, synthetic_configs()[0], rng=np.random.default_rng(0))
+    rewrite_metrics(folder, lambda m: m["splits"]["tune"].update(mse=None))
     records = collect(tmp_path).records.set_index("job_id")
     assert records.at[folder.name, "status"] == "diverged"
-    assert records.at[other.name, "status"] == "ok"
-    assert np.isnan(records.at[other.name, "test_pearson"])
-    assert "test_pearson='high' is not a number" in records.at[other.name, "notes"]
+    assert records.at[folder.name, "detail"].endswith("tune_mse")
+
+
+@pytest.mark.parametrize(
+    ("split", "key", "value", "reason"),
+    [
+        ("test", "pearson", True, "splits.test.pearson = true: expected a number"),
+        ("test", "pearson", "high", 'splits.test.pearson = "high": expected a number'),
+        ("test", "pearson", 1.5, "splits.test.pearson = 1.5: outside its possible range -1..1"),
+        ("tune", "mse", -0.1, "splits.tune.mse = -0.1: outside its possible range >= 0"),
+        ("tune", "mse", 1e308, "splits.tune.mse = 1e+308: outside its possible range"),
+        ("test", "r2", 2.0, "splits.test.r2 = 2.0: outside its possible range <= 1"),
+        ("test", "top20_overlap", 1.2, "splits.test.top20_overlap = 1.2: outside"),
+        ("test", "n", 3.5, "splits.test.n = 3.5: expected an integer >= 0"),
+        ("test", "n", -1, "splits.test.n = -1: expected an integer >= 0"),
+        ("test", "ndcg100", [1], "splits.test.ndcg100 = list: expected a number"),
+    ],
+)
+def test_impossible_metrics_make_the_job_corrupt(tmp_path: Path, split, key, value, reason) -> None:
+    folder = write_job_folder(tmp_path, synthetic_configs()[0], rng=np.random.default_rng(0))
+    rewrite_metrics(folder, lambda m: m["splits"][split].update({key: value}))
+    record = collect(tmp_path).records.iloc[0]
+    assert record["status"] == "corrupt"
+    assert record["detail"].startswith(f"metrics.json {reason}"), record["detail"]
+
+
+@pytest.mark.parametrize("literal", ["Infinity", "-Infinity", "NaN"])
+def test_non_json_numbers_make_the_job_corrupt(tmp_path: Path, literal: str) -> None:
+    folder = write_job_folder(tmp_path, synthetic_configs()[0], rng=np.random.default_rng(0))
+    text = (folder / jobfiles.METRICS).read_text()
+    pearson = json.loads(text)["splits"]["test"]["pearson"]
+    (folder / jobfiles.METRICS).write_text(text.replace(f"{pearson}", literal, 1))
+    write_manifest(folder, folder.name, "test")
+    record = collect(tmp_path).records.iloc[0]
+    assert record["status"] == "corrupt"
+    assert f"holds {literal}, which is not a JSON number" in record["detail"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("early_stopped", 1, "early_stopped = 1: expected true or false"),
+        ("epochs_run", True, "epochs_run = true: expected an integer >= 0"),
+        ("peak_memory_mb", 1e300, "peak_memory_mb = 1e+300: outside its possible range"),
+        ("best_epoch", 10_000, "best_epoch 10000 > epochs_run"),
+    ],
+)
+def test_impossible_top_level_values(tmp_path: Path, key, value, reason) -> None:
+    folder = write_job_folder(tmp_path, synthetic_configs()[0], rng=np.random.default_rng(0))
+    rewrite_metrics(folder, lambda m: m.update({key: value}))
+    record = collect(tmp_path).records.iloc[0]
+    assert record["status"] == "corrupt"
+    assert reason in record["detail"], record["detail"]
 
 
 @pytest.mark.parametrize(
@@ -102,7 +153,7 @@ def test_null_metrics_mean_diverged_and_odd_values_are_noted(tmp_path: Path) -> 
         ({jobfiles.METRICS: ""}, "corrupt", "metrics.json is empty"),
         ({jobfiles.METRICS: "[1, 2]"}, "corrupt", "metrics.json not a JSON object"),
         ({jobfiles.ERROR: '{"type": "Val'}, "failed", "error.json is not valid JSON"),
-        ({jobfiles.METRICS: "{}"}, "corrupt", "metrics.json lacks epochs_run"),
+        ({jobfiles.METRICS: "{}"}, "corrupt", "metrics.json lacks splits"),
     ],
 )
 def test_damaged_folders(tmp_path: Path, damage: dict[str, str], status: str, detail: str) -> None:
@@ -140,10 +191,12 @@ def test_second_collect_reads_only_new_or_changed_folders(results, tmp_path: Pat
     assert (first.n_read, first.n_cached) == (n_final, 0)
     assert "job_id" not in first.param_keys and "learning_rate" in first.param_keys
 
-    cache_file = tmp_path / "cache.pkl"
+    cache_file = tmp_path / "cache.json"
     Cache.of(first, {}).save(cache_file)
     again = collect(folder, cache=Cache.load(cache_file, folder))
-    assert (again.n_read, again.n_cached) == (0, n_final)
+    # corrupt folders are read again every time: their files may still be arriving
+    n_corrupt = sum(o in ("corrupt", "missing_keys") for o in outcomes.values())
+    assert (again.n_read, again.n_cached) == (n_corrupt, n_final - n_corrupt)
     assert again.records.equals(first.records)
 
     changed = next(j for j, o in outcomes.items() if o == "ok")
@@ -151,13 +204,14 @@ def test_second_collect_reads_only_new_or_changed_folders(results, tmp_path: Pat
     data = json.loads(metrics.read_text())
     data["splits"]["test"]["pearson"] = 0.123
     metrics.write_text(json.dumps(data))  # in place: same folder, new size and mtime
+    write_manifest(folder / changed, changed, "again")
     stat = metrics.stat()
     os.utime(metrics, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     new = synthetic_configs(3, seeds=(99,), rng_seed=5)
     for flat in new:
         write_job_folder(folder, flat, rng=np.random.default_rng(0))
     third = collect(folder, cache=Cache.load(cache_file, folder))
-    assert third.n_read == 1 + len(new)
+    assert third.n_read == 1 + len(new) + n_corrupt
     assert third.records.set_index("job_id").at[changed, "test_pearson"] == 0.123
     assert len(third.records) == len(outcomes) + len(new)
 
@@ -171,19 +225,21 @@ def test_a_removed_folder_leaves_the_records(results) -> None:
     (folder / gone).rmdir()
     second = collect(folder, cache=Cache.of(first, {}))
     assert gone not in set(second.records["job_id"])
-    assert second.n_read == 0
+    assert second.n_read == sum(o in ("corrupt", "missing_keys") for o in outcomes.values())
 
 
 def test_a_cache_of_another_results_folder_is_ignored(results, tmp_path: Path) -> None:
     folder, _ = results
     first = collect(folder)
-    cache_file = tmp_path / "cache.pkl"
+    cache_file = tmp_path / "cache.json"
     Cache.of(first, {}).save(cache_file)
     other = tmp_path / "other"
     other.mkdir()
     assert Cache.load(cache_file, other).signatures == {}
-    cache_file.write_bytes(b"not a pickle")
-    assert Cache.load(cache_file, folder).signatures == {}
+    cache_file.write_bytes(b"not a cache")
+    damaged = Cache.load(cache_file, folder)
+    assert damaged.signatures == {}
+    assert damaged.note.startswith(f"{cache_file}: damaged cache ignored")
 
 
 def test_worker_processes_read_the_same_records(tmp_path: Path) -> None:

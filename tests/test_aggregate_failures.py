@@ -12,8 +12,8 @@ from dmsweep.aggregate.failures import failure_table, job_states
 from dmsweep.aggregate.runinfo import RunInfo, find_run_folder, read_run_info
 from dmsweep.aggregate.synthetic import batch_of, make_run_folder
 from dmsweep.aggregate.table import summary_table
-from dmsweep.run_builder.events import CondorRecord
-from dmsweep.run_builder.runfiles import RunPaths
+from dmsweep.core.events import CondorRecord
+from dmsweep.core.runfiles import RunPaths
 
 FAULTS = {"failed": 1, "diverged": 1, "corrupt": 1, "running": 2, "never_ran": 6}
 

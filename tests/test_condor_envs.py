@@ -14,6 +14,7 @@ import pytest
 from condor_pool import condor_pool  # noqa: F401  (a fixture)
 from run_specs import write_spec
 
+from dmsweep.core.results import is_valid_result
 from dmsweep.jobfiles import JobPaths
 from dmsweep.run_builder.folder import BuildOptions, build_run
 from dmsweep.run_builder.run import Run
@@ -45,7 +46,7 @@ def test_environment_passes_preflight_in_the_pool(tmp_path, data_dir, strategy):
     assert report["imports_s"] > 0 and report["load_data_s"] > 0
     (folder,) = [p for p in run.paths.preflight.iterdir() if p.is_dir()]
     job = JobPaths(folder)
-    assert job.is_complete()
+    assert is_valid_result(job.root, job.job_id)
     assert len(job.history.read_text().strip().splitlines()) == 2  # header + one epoch
     python = json.loads(job.provenance.read_text())["python"]
     if strategy == "tarball":  # this machine's interpreter, carried in the tarball

@@ -17,15 +17,16 @@ import pytest
 from condor_pool import condor_pool  # noqa: F401  (a fixture)
 from run_specs import SMALL_SPLIT, WEIRD_SPLIT, weird_data_dir, write_spec
 
+from dmsweep.core.events import read_condor_records
+from dmsweep.core.results import is_valid_result
+from dmsweep.core.submissions import read_submissions
 from dmsweep.jobfiles import JobPaths
 from dmsweep.run_builder import condor
 from dmsweep.run_builder.cli import main
-from dmsweep.run_builder.events import read_condor_records
 from dmsweep.run_builder.folder import BuildOptions, build_run
 from dmsweep.run_builder.resubmit import resubmit
 from dmsweep.run_builder.run import Run
 from dmsweep.run_builder.status import RunStatus, run_status
-from dmsweep.run_builder.submissions import read_submissions
 from dmsweep.run_builder.submit import submit_run
 
 pytestmark = [pytest.mark.condor, pytest.mark.slow, pytest.mark.usefixtures("condor_pool")]
@@ -96,7 +97,11 @@ def test_small_sweep_through_the_pool(tmp_path, data_dir, monkeypatch):
     assert status.counts()["done"] == 4, status.counts()
     for job_id, batch in run.batch_of.items():
         job = JobPaths(run.paths.results / job_id)
-        assert job.is_complete() and job.model_file.is_file() and job.predictions.is_file()
+        assert (
+            is_valid_result(job.root, job.job_id)
+            and job.model_file.is_file()
+            and job.predictions.is_file()
+        )
         provenance = json.loads(job.provenance.read_text())
         assert provenance["condor"]["cluster"] == submission.cluster
         assert provenance["condor"]["batch"] == batch
@@ -185,7 +190,7 @@ def test_held_removed_and_failed_jobs_are_reported_and_resubmitted(tmp_path, dat
 
     status = _wait(run, lambda s: s.finished)
     assert status.counts()["done"] == 7, status.counts()
-    assert all(JobPaths(root / "results" / j).is_complete() for j in run.batch_of)
+    assert all(is_valid_result(root / "results" / j, j) for j in run.batch_of)
     assert sorted(p.name for p in (root / "results").iterdir()) == sorted(run.batch_of)
     assert kept == {j: (root / "results" / j / "metrics.json").read_bytes() for j in kept}
     assert condor.queued_jobs([cluster]) == []

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from run_specs import WEIRD_SPLIT, weird_data_dir, write_spec
 
+from dmsweep.core.queuefile import MAX_LINE, QueueLine, decode_configs, encode_configs
 from dmsweep.errors import ConfigError, DmsweepError
 from dmsweep.run_builder.cli import main
 from dmsweep.run_builder.expand import expand
 from dmsweep.run_builder.folder import BuildOptions, build_run
-from dmsweep.run_builder.queuefile import MAX_LINE, QueueLine, decode_configs, encode_configs
 from dmsweep.run_builder.run import Run
 from dmsweep.run_builder.spec import load_spec
 

@@ -8,6 +8,7 @@ import re
 import pytest
 from run_specs import SMALL_SPLIT, WEIRD_SPLIT, weird_data_dir, write_spec
 
+from dmsweep.core.results import is_valid_result
 from dmsweep.jobfiles import JobPaths
 from dmsweep.run_builder.cli import main
 from dmsweep.run_builder.folder import REUSED_BATCH, BuildOptions, build_run
@@ -43,7 +44,7 @@ def test_run_local_end_to_end(tmp_path, data_dir, monkeypatch, capsys):
     assert "4 trainings: 4 done" in out
     for job_id in job_ids:
         job = JobPaths(run.paths.results / job_id)
-        assert job.is_complete(), job_id
+        assert is_valid_result(job.root, job_id), job_id
         for path in (job.predictions, job.history, job.provenance, job.model_file):
             assert path.is_file(), path
         config = json.loads(job.config.read_text())

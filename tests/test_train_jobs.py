@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from dmsweep.config import TrainConfig
+from dmsweep.core.results import judge_folder, verify_files
 from dmsweep.jobfiles import (
     CONFIG,
     ERROR,
@@ -66,6 +67,11 @@ def test_folder_is_complete_per_contract(trained) -> None:
     assert paths.model_file.is_file() and (paths.root / SPLIT_FILE).is_file()
     assert not paths.error.exists()
     assert not [p for p in root.iterdir() if p.name.startswith(TMP_PREFIX)]
+    verdict = judge_folder(paths.root)
+    assert verdict.valid_for(LINEAR.job_id), verdict.detail
+    listed = set(verdict.result.manifest.files)
+    assert {"model/model.keras", "predictions.csv", "history.csv", SPLIT_FILE} <= listed
+    assert verify_files(paths.root, verdict.result.manifest, full=True) is None
 
     config = read_json(paths.config)
     assert config == {**LINEAR.to_flat(), "job_id": LINEAR.job_id}
@@ -120,7 +126,11 @@ def test_failed_trainings_leave_error_json(trained) -> None:
         (EMPTY_TUNE, "load_data", "empty part"),
     ]:
         paths = JobPaths(root / config.job_id)
-        assert paths.is_failed() and paths.config.is_file() and paths.provenance.is_file()
+        assert (
+            judge_folder(paths.root).status == "failed"
+            and paths.config.is_file()
+            and paths.provenance.is_file()
+        )
         error = read_json(paths.error)
         assert error["phase"] == phase and words in error["message"]
         assert error["job_id"] == config.job_id and error["traceback_tail"]

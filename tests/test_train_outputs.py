@@ -7,10 +7,11 @@ import subprocess
 
 import numpy as np
 
-from dmsweep.jobfiles import CONFIG, ERROR, METRICS, TMP_PREFIX
+from dmsweep.core.results import FileManifest
+from dmsweep.jobfiles import CONFIG, ERROR, MANIFEST, METRICS, TMP_PREFIX
 from dmsweep.jobfiles import SPLIT as SPLIT_FILE
 from dmsweep.train import provenance
-from dmsweep.train.outputs import JobFolder, has_valid_results, to_json
+from dmsweep.train.outputs import JobFolder, to_json
 
 
 def test_folder_appears_only_when_published(tmp_path) -> None:
@@ -24,8 +25,8 @@ def test_folder_appears_only_when_published(tmp_path) -> None:
     assert final == tmp_path / "linear-0123456789ab"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["linear-0123456789ab"]
     assert json.loads((final / CONFIG).read_text())["job_id"] == "linear-0123456789ab"
-    assert has_valid_results(final, "linear-0123456789ab")
-    assert not has_valid_results(final, "linear-ffffffffffff")
+    manifest = FileManifest.from_json(json.loads((final / MANIFEST).read_text()))
+    assert set(manifest.files) == {CONFIG, METRICS}  # manifest.json itself: written last
 
 
 def test_publish_replaces_an_older_folder(tmp_path) -> None:

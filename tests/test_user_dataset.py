@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dmsweep.core.queuefile import read_queue
+from dmsweep.core.runfiles import RunPaths
 from dmsweep.data._files import sha256_of
 from dmsweep.data.card import PACKAGED_CARDS
 from dmsweep.run_builder.cli import main as run_builder
-from dmsweep.run_builder.queuefile import read_queue
-from dmsweep.run_builder.runfiles import RunPaths
 
 SPEC = """\
 name: mine-sweep

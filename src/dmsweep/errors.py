@@ -33,3 +33,8 @@ class JobFolderError(DmsweepError):
 
 class SchedulerError(DmsweepError):
     """HTCondor refused or lost something (submit failed, schedd unreachable, job held)."""
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's message on one line (what error.json and the commands show)."""
+    return " ".join(str(error).split()) or type(error).__name__

@@ -19,6 +19,8 @@ MODEL_DIR = "model"
 MODEL_FILE = "model.keras"
 DATASET_CARD = "dataset.yaml"
 """A copy of the dataset card the job trained on: predict reads the wild type from it."""
+MANIFEST = "manifest.json"
+"""Every other file's size and SHA-256, written last: a folder without it is incomplete."""
 SPLIT = "split.npz"
 """`assignment`: int8 per dataset row, 0 unused, 1 train, 2 tune, 3 test."""
 
@@ -76,9 +78,6 @@ class JobPaths:
     def split(self) -> Path:
         return self.root / SPLIT
 
-    def is_complete(self) -> bool:
-        """A finished successful job: metrics and config written (the folder is renamed last)."""
-        return self.metrics.is_file() and self.config.is_file()
-
-    def is_failed(self) -> bool:
-        return self.error.is_file() and not self.metrics.is_file()
+    @property
+    def manifest(self) -> Path:
+        return self.root / MANIFEST

@@ -15,12 +15,11 @@ import json
 import math
 import multiprocessing
 import os
-import pickle
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,43 +27,38 @@ import numpy as np
 import pandas as pd
 
 from dmsweep import __version__, jobfiles
+from dmsweep.core.files import write_atomic
+from dmsweep.core.results import (
+    CORRUPT,
+    DIVERGED,
+    FAILED,
+    OK,
+    READ_FILES,
+    RUNNING,
+    SPLITS,
+    TRAINED,
+    Metrics,
+    Verdict,
+    judge_folder,
+)
 
-OK = "ok"
-DIVERGED = "diverged"
-FAILED = "failed"
-CORRUPT = "corrupt"
-RUNNING = "running"
-TRAINED = (OK, DIVERGED)
-"""Statuses of a folder whose metrics.json was read: a row of summary.csv."""
-
-SPLITS = ("train", "tune", "test")
-REQUIRED_SPLIT_KEYS = ("mse", "pearson", "spearman", "r2", "n")
-_REQUIRED_SPLIT_SET = frozenset(REQUIRED_SPLIT_KEYS)
-REQUIRED_KEYS = ("epochs_run", "best_epoch")
-"""metrics.json without one of these (or a split's REQUIRED_SPLIT_KEYS) is corrupt."""
-LOSS_KEY = "mse"
-"""A split whose `mse` is not a finite number means the training diverged."""
-
+DUPLICATE = "duplicate"
+"""A trained folder whose job id another folder already holds (a copy): not counted again."""
 META_COLUMNS = ("folder", "job_id", "status", "detail", "notes")
 PROVENANCE_KEYS = ("host", "dmsweep_version", "git_commit")
 """Fields of provenance.json that become columns."""
 
-CACHE_FILE = ".aggregate-cache.pkl"
+CACHE_FILE = ".aggregate-cache.json"
+OLD_CACHE_FILE = ".aggregate-cache.pkl"
+"""The pickle of dmsweep <= 0.1: never opened (a pickle can run code), removed when seen."""
 PARALLEL_ABOVE = 4000
 """Folders to read from which worker processes share the reading."""
 PARALLEL_MIN_CPUS = 4
 MAX_WORKERS = 8
 _CHUNK = 500
-_CACHE_FORMAT = 1
-_TOP_LEVEL = (
-    "epochs_run",
-    "best_epoch",
-    "early_stopped",
-    "n_parameters",
-    "seconds_per_epoch",
-    "peak_memory_mb",
-)
-_FILES = (jobfiles.CONFIG, jobfiles.METRICS, jobfiles.ERROR, jobfiles.PROVENANCE)
+_CACHE_FORMAT = 2
+_OPTIONAL_TOP_LEVEL = ("early_stopped", "n_parameters", "seconds_per_epoch", "peak_memory_mb")
+_REREAD = "reread:"
 _TMP_JOB = re.compile(r"^(?P<job>.+?-[0-9a-f]{12})(?:-.*)?$")
 
 
@@ -104,10 +98,14 @@ def collect(
     results = Path(results)
     here = results.resolve()
     excluded = {p.name for p in map(Path, exclude) if p.resolve().parent == here}
-    jobs, tmp, skipped = [], [], []
+    jobs, tmp, skipped, broken = [], [], [], []
     with os.scandir(results) as entries:
         for entry in entries:
-            if not entry.is_dir():
+            try:
+                if not entry.is_dir():
+                    continue
+            except OSError as err:  # a symlink loop: that entry's problem, not the summary's
+                broken.append(_unreadable_record(entry.name, err))
                 continue
             if entry.name.startswith(jobfiles.TMP_PREFIX):
                 tmp.append(entry.name)
@@ -140,6 +138,7 @@ def collect(
             param_keys.update(dict.fromkeys(keys))
     param_keys.pop("job_id", None)
     fresh.extend(_running_record(name) for name in tmp)
+    fresh.extend(broken)
 
     kept = cache.records.loc[cache.records.index.intersection(pd.Index(unchanged))]
     new = pd.DataFrame.from_records(fresh)
@@ -161,62 +160,52 @@ def collect(
 
 
 def read_job_folder(path: str, name: str) -> tuple[dict[str, Any], tuple[str, int], tuple]:
-    """One job folder -> (record, (signature, present-files mask), config.json keys)."""
-    record: dict[str, Any] = {"folder": name, "job_id": name, "status": OK, "detail": ""}
-    notes: list[str] = []
-    parts, mask = [_dir_signature(path)], 0
-    loaded = {}
-    for bit, file in enumerate(_FILES):
-        if file == jobfiles.ERROR and jobfiles.METRICS in loaded:
-            continue  # only read when metrics.json is absent (the contract's failed job)
-        data, stamp, problem = _load(f"{path}/{file}")
-        if stamp is None:
-            continue
-        mask |= 1 << bit
-        parts.append(stamp)
-        loaded[file] = (data, problem)
-    signature = ";".join(parts)
+    """One job folder -> (record, (signature, present-files mask), config.json keys).
 
-    config, c_problem = loaded.get(jobfiles.CONFIG, (None, "missing"))
+    What the folder is (ok, diverged, failed, corrupt) is `judge_folder`'s verdict, the one
+    definition of a valid result that the trainer and run_builder use too.
+    """
+    verdict = judge_folder(path)
+    try:
+        signature = _signature_of(path, verdict)
+    except OSError as err:  # removed or replaced while being read: read it again next time
+        signature = (f"{_REREAD}{err.errno}", 0)
+    record: dict[str, Any] = {
+        "folder": name,
+        "job_id": name,
+        "status": verdict.status,
+        "detail": verdict.detail,
+    }
+    notes = list(verdict.notes)
     keys: tuple = ()
-    config_problem = None
-    if isinstance(config, dict):
-        keys = _add_params(record, config, name, notes)
-    else:
-        config_problem = f"config.json {c_problem or 'not a JSON object'}"
-    if jobfiles.METRICS in loaded:
-        metrics, m_problem = loaded[jobfiles.METRICS]
-        if m_problem is None and not isinstance(metrics, dict):
-            m_problem = "not a JSON object"
-        if m_problem is not None:
-            _set(record, CORRUPT, f"metrics.json {m_problem}")
-        else:
-            _add_metrics(record, metrics, name, notes)
-            if config_problem:
-                earlier = record["detail"] + "; " if record["status"] == CORRUPT else ""
-                _set(record, CORRUPT, f"{earlier}{config_problem}: parameters unknown")
-    elif jobfiles.ERROR in loaded:
-        error, e_problem = loaded[jobfiles.ERROR]
-        _set(record, FAILED, _error_detail(error, e_problem))
-    else:
-        what = "empty folder" if not mask else "neither metrics.json nor error.json"
-        _set(record, CORRUPT, what + (f"; {config_problem}" if config_problem else ""))
-
-    if jobfiles.PROVENANCE in loaded:
-        provenance, p_problem = loaded[jobfiles.PROVENANCE]
-        if p_problem is None and isinstance(provenance, dict):
-            for key in PROVENANCE_KEYS:
-                value = provenance.get(key)
-                record[key] = value if isinstance(value, str) else None
-        else:
-            notes.append(f"provenance.json {p_problem or 'not a JSON object'}")
-    elif record["status"] in TRAINED:
+    if verdict.config is not None:
+        keys = _add_params(record, verdict.config, name, notes)
+    if verdict.result is not None:
+        record["job_id"] = verdict.result.job_id
+        _add_metrics(record, verdict.result.metrics)
+    if verdict.provenance is not None:
+        record.update(zip(PROVENANCE_KEYS, astuple(verdict.provenance), strict=True))
+    elif verdict.valid and jobfiles.PROVENANCE not in verdict.stamps:
         notes.append("provenance.json missing")
     record["notes"] = "; ".join(notes)
-    return record, (signature, mask), keys
+    return record, signature, keys
 
 
-def _add_params(record: dict[str, Any], config: dict[str, Any], name: str, notes: list) -> tuple:
+def _signature_of(path: str, verdict: Verdict) -> tuple[str, int]:
+    """(signature, mask of the files read). A folder that is not yet a result (corrupt: e.g.
+    files still arriving by HTCondor file transfer) gets a signature no stat can match, so
+    the next run reads it again rather than remembering it as corrupt."""
+    parts, mask = [_dir_signature(path)], 0
+    for bit, file in enumerate(READ_FILES):
+        stamp = verdict.stamps.get(file)
+        if stamp is not None:
+            mask |= 1 << bit
+            parts.append(stamp)
+    signature = ";".join(parts)
+    return (_REREAD + signature if verdict.status == CORRUPT else signature), mask
+
+
+def _add_params(record: dict[str, Any], config: Mapping[str, Any], name: str, notes: list) -> tuple:
     record.update(config)
     record["job_id"] = name
     if config.get("job_id", name) != name:
@@ -229,42 +218,49 @@ def _add_params(record: dict[str, Any], config: dict[str, Any], name: str, notes
     return tuple(config)  # job_id included: collect() drops it once, not once per folder
 
 
-def _add_metrics(record: dict[str, Any], metrics: dict[str, Any], name: str, notes: list) -> None:
-    """Metric values go in as written; `coerce_numbers` later turns non-numbers into NaN."""
-    splits = metrics.get("splits")
-    splits = splits if type(splits) is dict else {}
-    missing = [k for k in REQUIRED_KEYS if k not in metrics]
-    diverged = []
-    for split in SPLITS:
-        values = splits.get(split)
-        if type(values) is not dict:
-            missing.append(f"splits.{split}")
-        elif not values.keys() >= _REQUIRED_SPLIT_SET:
-            missing.extend(f"splits.{split}.{k}" for k in REQUIRED_SPLIT_KEYS if k not in values)
-    for split, values in splits.items():
-        if type(values) is not dict:
-            continue
+def _add_metrics(record: dict[str, Any], metrics: Metrics) -> None:
+    """Checked metric values (numbers or None) as `<split>_<metric>` columns."""
+    for split, values in metrics.splits.items():
         prefix = split + "_"
         for key, value in values.items():
             record[prefix + key] = value
-        loss = values.get(LOSS_KEY, 0.0)
-        if not (type(loss) is float or type(loss) is int) or not math.isfinite(loss):
-            diverged.append(f"{split}_{LOSS_KEY}")
-    for key in _TOP_LEVEL:
-        if key in metrics:
-            record[key] = metrics[key]
-    timings = metrics.get("timings")
-    if type(timings) is dict:
-        record["runtime_s"] = timings.get("total")
-        for phase, seconds in timings.items():
+    record["epochs_run"] = metrics.epochs_run
+    record["best_epoch"] = metrics.best_epoch
+    for key in _OPTIONAL_TOP_LEVEL:
+        value = getattr(metrics, key)
+        if value is not None:
+            record[key] = value
+    if metrics.timings:
+        record["runtime_s"] = metrics.timings.get("total")
+        for phase, seconds in metrics.timings.items():
             if phase != "total":
                 record[f"time_{phase}_s"] = seconds
-    if metrics.get("job_id", name) != name:
-        notes.append(f"metrics.json job_id {metrics.get('job_id')!r} differs from the folder name")
-    if missing:
-        _set(record, CORRUPT, "metrics.json lacks " + ", ".join(missing))
-    elif diverged:
-        _set(record, DIVERGED, "loss not a finite number (NaN or null): " + ", ".join(diverged))
+
+
+def mark_copies(records: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """A job folder copied under another name is counted once: of the trained records that
+    share a job id, the folder named by it (else the first by name) stays; the others become
+    DUPLICATE, with a note naming both folders. Returns (records, one warning per job)."""
+    if records.empty:
+        return records, []
+    trained = records[records["status"].isin(TRAINED)]
+    shared = trained[trained["job_id"].duplicated(keep=False)]
+    if shared.empty:
+        return records, []
+    records = records.copy()
+    warnings = []
+    for job_id, group in shared.groupby("job_id", sort=True):
+        folders = sorted(group.index.tolist())
+        keep = job_id if job_id in folders else folders[0]
+        copies = [f for f in folders if f != keep]
+        for folder in copies:
+            records.loc[folder, "status"] = DUPLICATE
+            records.loc[folder, "detail"] = f"copy of {keep} (same job {job_id}): counted once"
+        warnings.append(
+            f"job {job_id} is in {len(folders)} folders: {keep} counted, "
+            f"{', '.join(copies)} skipped as copies"
+        )
+    return records, warnings
 
 
 def _coerce_numbers(records: pd.DataFrame, param_keys: set[str]) -> None:
@@ -309,37 +305,6 @@ def _set(record: dict[str, Any], status: str, detail: str) -> None:
     record["status"], record["detail"] = status, detail
 
 
-def _load(path: str) -> tuple[Any, str | None, str | None]:
-    """(parsed JSON, 'mtime:size' stamp or None if absent, problem or None)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None, None, None
-    except OSError as err:
-        return None, "0:0", f"unreadable ({err.strerror})"
-    try:
-        st = os.fstat(fd)
-        stamp = f"{st.st_mtime_ns}:{st.st_size}"
-        data = os.read(fd, st.st_size + 1)
-        while len(data) > st.st_size:  # grew since fstat: read to the end
-            more = os.read(fd, 1 << 20)
-            if not more:
-                break
-            data += more
-    except OSError as err:
-        return None, "0:0", f"unreadable ({err.strerror})"
-    finally:
-        os.close(fd)
-    if not data.strip():
-        return None, stamp, "is empty"
-    try:  # str, not bytes: json.loads then skips guessing the encoding (UTF-8 by contract)
-        return json.loads(data.decode("utf-8")), stamp, None
-    except (ValueError, RecursionError) as err:
-        where = f" at line {err.lineno} column {err.colno}" if hasattr(err, "lineno") else ""
-        reason = getattr(err, "msg", type(err).__name__)
-        return None, stamp, f"is not valid JSON ({reason}{where}; truncated?)"
-
-
 def _dir_signature(path: str) -> str:
     st = os.stat(path)
     return f"{st.st_mtime_ns}:{st.st_ino}"
@@ -349,7 +314,7 @@ def _signature(path: str, mask: int) -> str | None:
     """The signature `read_job_folder` would record now, stat()ing only the known files."""
     try:
         parts = [_dir_signature(path)]
-        for bit, file in enumerate(_FILES):
+        for bit, file in enumerate(READ_FILES):
             if mask >> bit & 1:
                 st = os.stat(f"{path}/{file}")
                 parts.append(f"{st.st_mtime_ns}:{st.st_size}")
@@ -361,6 +326,16 @@ def _signature(path: str, mask: int) -> str | None:
 def in_progress(records: pd.DataFrame) -> np.ndarray:
     """True for the records of `.tmp-*` folders (trainings in progress)."""
     return np.array([n.startswith(jobfiles.TMP_PREFIX) for n in records.index.tolist()], bool)
+
+
+def _unreadable_record(name: str, err: OSError) -> dict[str, Any]:
+    return {
+        "folder": name,
+        "job_id": name,
+        "status": CORRUPT,
+        "detail": f"cannot read this folder: {err.strerror or err}",
+        "notes": "",
+    }
 
 
 def _running_record(name: str) -> dict[str, Any]:
@@ -434,7 +409,8 @@ def _empty() -> pd.DataFrame:
 class Cache:
     """What the last run read and wrote: per folder a signature (directory mtime and inode,
     mtime and size of each contract file read) and its record, plus the rendered lines of
-    summary.csv. A pickle in the output folder; another results folder, dmsweep version or
+    summary.csv. One JSON file in the output folder (data only: a planted or damaged file can
+    never run code, and is ignored with a note); another results folder, dmsweep version or
     cache format starts afresh. In-progress (`.tmp-*`) folders are never cached."""
 
     results: Path
@@ -442,33 +418,40 @@ class Cache:
     signatures: dict[str, tuple[str, int]] = field(default_factory=dict)
     records: pd.DataFrame = field(default_factory=lambda: _empty())
     csv_lines: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
+    """Why a cache file that exists was not used (one line), else None."""
 
     @classmethod
-    def empty(cls, results: Path) -> Cache:
-        return cls(Path(results))
+    def empty(cls, results: Path, note: str | None = None) -> Cache:
+        return cls(Path(results), note=note)
 
     @classmethod
     def load(cls, path: Path, results: Path) -> Cache:
-        """The cache at `path` if it was written for `results` by this version, else empty."""
+        """The cache at `path` if it was written for `results` by this version, else empty
+        (with a note when a file was there but unusable)."""
         try:
-            with open(path, "rb") as fh:
-                stored = pickle.load(fh)
-            if (
-                isinstance(stored, Mapping)
-                and stored.get("format") == _CACHE_FORMAT
-                and stored.get("version") == __version__
-                and stored.get("results") == os.fspath(Path(results).resolve())
-            ):
-                return cls(
-                    Path(results),
-                    tuple(stored["param_keys"]),
-                    dict(stored["signatures"]),
-                    stored["records"],
-                    dict(stored["csv_lines"]),
-                )
-        except (OSError, pickle.UnpicklingError, EOFError, KeyError, AttributeError, TypeError):
-            pass
-        return cls.empty(results)
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return cls.empty(results)
+        except (OSError, UnicodeDecodeError) as err:
+            return cls.empty(results, f"{path}: unreadable cache ignored ({_reason(err)})")
+        try:
+            stored = json.loads(text)
+            if type(stored) is not dict or stored.get("format") != _CACHE_FORMAT:
+                raise ValueError(f"not a cache of format {_CACHE_FORMAT}")
+            if stored.get("version") != __version__:
+                return cls.empty(results)  # another dmsweep: read everything again, quietly
+            if stored.get("results") != os.fspath(Path(results).resolve()):
+                return cls.empty(results)
+            return cls(
+                Path(results),
+                tuple(map(str, stored["param_keys"])),
+                {str(k): (str(v[0]), int(v[1])) for k, v in stored["signatures"].items()},
+                _records_from_json(stored["records"]),
+                _csv_lines_from_json(stored["csv_lines"]),
+            )
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as err:
+            return cls.empty(results, f"{path}: damaged cache ignored ({_reason(err)})")
 
     @classmethod
     def of(cls, collection: Collection, csv_lines: dict[str, Any]) -> Cache:
@@ -483,12 +466,76 @@ class Cache:
             "format": _CACHE_FORMAT,
             "version": __version__,
             "results": os.fspath(self.results.resolve()),
-            "param_keys": self.param_keys,
+            "param_keys": list(self.param_keys),
             "signatures": self.signatures,
-            "records": self.records,
+            "records": _records_to_json(self.records),
             "csv_lines": self.csv_lines,
         }
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(stored, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(stored, separators=(",", ":"), default=_plain))
+
+
+def _records_to_json(records: pd.DataFrame) -> dict[str, Any]:
+    """Column-wise: names, dtypes and values (NaN as JSON's NaN, read back by json.loads)."""
+    return {
+        "index": records.index.tolist(),
+        "columns": [str(c) for c in records.columns],
+        "dtypes": [str(t) for t in records.dtypes],
+        "values": [records[c].tolist() for c in records.columns],
+    }
+
+
+def _records_from_json(stored: Mapping[str, Any]) -> pd.DataFrame:
+    columns, dtypes, values = stored["columns"], stored["dtypes"], stored["values"]
+    if not (len(columns) == len(dtypes) == len(values)):
+        raise ValueError("records: columns, dtypes and values differ in length")
+    index = pd.Index(list(map(str, stored["index"])), dtype=object)
+    data = {}
+    for column, dtype, column_values in zip(columns, dtypes, values, strict=True):
+        if dtype not in _CACHE_DTYPES:
+            raise ValueError(f"records: column {column!r} has dtype {dtype!r}")
+        if len(column_values) != len(index):
+            raise ValueError(f"records: column {column!r} has the wrong length")
+        data[column] = pd.Series(column_values, index=index, dtype=dtype)
+    records = pd.DataFrame(data, index=index)
+    return records if columns else _empty()
+
+
+def _csv_lines_from_json(stored: Any) -> dict[str, Any]:
+    if type(stored) is not dict:
+        raise ValueError("csv_lines: not an object")
+    if "columns" in stored:
+        stored["columns"] = tuple(map(str, stored["columns"]))
+    return stored
+
+
+_CACHE_DTYPES = frozenset(("object", "str", "float64", "int64", "bool"))
+"""Column types a cache may hold (what `collect` builds); anything else is refused."""
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars inside object columns, to plain JSON values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _reason(err: BaseException) -> str:
+    return " ".join(str(err).split())[:120] or type(err).__name__
+
+
+__all__ = [
+    "CORRUPT",
+    "DIVERGED",
+    "DUPLICATE",
+    "FAILED",
+    "OK",
+    "RUNNING",
+    "SPLITS",
+    "TRAINED",
+    "Cache",
+    "Collection",
+    "collect",
+    "in_progress",
+    "mark_copies",
+    "read_job_folder",
+]

@@ -26,13 +26,25 @@ from typing import Any
 
 import pandas as pd
 
-from dmsweep.aggregate.collect import CORRUPT, DIVERGED, FAILED, OK, RUNNING, in_progress
+from dmsweep.aggregate.collect import (
+    CORRUPT,
+    DIVERGED,
+    DUPLICATE,
+    FAILED,
+    OK,
+    RUNNING,
+    in_progress,
+)
 from dmsweep.aggregate.runinfo import RunInfo
 from dmsweep.aggregate.table import integers_as_integers
+from dmsweep.core.logs import stderr_tails
+from dmsweep.core.runfiles import RunPaths
 
 HELD, EVICTED, ABORTED, IDLE, NEVER_RAN = "held", "evicted", "aborted", "idle", "never ran"
 REASONS = (FAILED, DIVERGED, CORRUPT, HELD, EVICTED, ABORTED, RUNNING, IDLE, NEVER_RAN)
 FAILURE_COLUMNS = ("job_id", "reason", "detail", "model", "folder")
+LOGGED = (FAILED, CORRUPT, HELD, EVICTED, ABORTED)
+"""Reasons of a training whose job ran: failures.csv shows the tail of its stderr log."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +69,7 @@ class JobStates:
 
 def job_states(records: pd.DataFrame, run: RunInfo | None = None) -> JobStates:
     """Decide every expected training's outcome from its folder, its batch and jobs.csv."""
-    final = records[~in_progress(records)]
+    final = records[~in_progress(records) & records["status"].ne(DUPLICATE).to_numpy()]
     running = records[records["status"].eq(RUNNING)]
     table = pd.DataFrame(
         {
@@ -148,6 +160,7 @@ def failure_table(
     table = table[list(FAILURE_COLUMNS)]
     if run is not None:
         table = pd.concat([table, run.condor_columns(table["job_id"])], axis=1)
+        table["stderr_tail"] = _stderr_tails(table, run)
     params = [k for k in param_keys if k != "model"]
     by_folder = records.reindex(table["folder"].where(table["folder"].ne(""), "\0"))
     for key in params:
@@ -161,6 +174,15 @@ def failure_table(
     rank = table["reason"].map({reason: i for i, reason in enumerate(REASONS)})
     table = table.assign(_rank=rank).sort_values(["_rank", "job_id"]).drop(columns="_rank")
     return table.reset_index(drop=True)
+
+
+def _stderr_tails(table: pd.DataFrame, run: RunInfo) -> pd.Series:
+    """The tail of the batch's stderr log for trainings that ran and ended badly ('' else)."""
+    ended = table["reason"].isin(LOGGED).to_numpy()
+    jobs = table["job_id"][ended].tolist()
+    batches = {job: batch for job in jobs if (batch := run.batch_of(job))}
+    tails = stderr_tails(RunPaths(run.root).logs, batches)
+    return table["job_id"].map(tails).fillna("").astype(object)
 
 
 __all__ = ["REASONS", "JobStates", "failure_table", "job_states"]

@@ -92,9 +92,13 @@ def aggregate(
     out.mkdir(parents=True, exist_ok=True)
     clock.lap("read")
 
-    records, keys = collection.records, collection.param_keys
+    records, copies = collect.mark_copies(collection.records)
+    keys = collection.param_keys
     warnings = list(run.warnings) if run else []
-    warnings += checks.input_warnings(collection, run)
+    if cache is not None and cache.note:
+        warnings.append(cache.note)
+    (out / collect.OLD_CACHE_FILE).unlink(missing_ok=True)  # never read: a pickle can run code
+    warnings += checks.input_warnings(collection, run) + copies
     states = failures.job_states(records, run)
     summary = table.summary_table(records, keys, results, run)
     failure_rows = failures.failure_table(states, records, keys, run)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from dmsweep.run_builder.runfiles import RunPaths
+from dmsweep.core.runfiles import RunPaths
 
 CONDOR_FIELDS = (
     ("cluster", "condor_cluster"),
@@ -41,7 +41,7 @@ class RunInfo:
     jobs: pd.DataFrame
     """Index: job_id; columns: batch_id and every parameter, as written (strings)."""
     condor: Mapping[str, Any] = field(default_factory=dict)
-    """batch_id -> CondorRecord (dmsweep.run_builder.events)."""
+    """batch_id -> CondorRecord (dmsweep.core.events)."""
     has_event_log: bool = False
     warnings: tuple[str, ...] = ()
 
@@ -93,7 +93,7 @@ def read_run_info(run_dir: Path) -> RunInfo:
     has_log = paths.events_log.is_file()
     if has_log:
         try:
-            from dmsweep.run_builder.events import read_condor_records
+            from dmsweep.core.events import read_condor_records
         except ImportError as err:
             warnings.append(f"{paths.events_log} not read: {err}")
         else:

@@ -3,7 +3,8 @@
 For tests, the aggregation benchmark and trying `aggregate` without a cluster. The metrics
 follow a known function of the parameters (model type, learning rate, size, training-set
 fraction) plus seed noise, so plots and importances have a signal to find. Every folder is
-what `dmsweep train` writes (docs/job-contract.md), minus the model and the split file.
+what `dmsweep train` writes (docs/job-contract.md), manifest.json last, minus the model and
+the split file.
 
     make_results(tmp / "results", n=200, faults={"failed": 3, "diverged": 2})
     make_run_folder(tmp / "run", n=200, batch_size=10)
@@ -23,13 +24,14 @@ import numpy as np
 
 from dmsweep import __version__, jobfiles
 from dmsweep.config import TrainConfig
-from dmsweep.run_builder.runfiles import RunPaths
+from dmsweep.core.results import write_manifest
+from dmsweep.core.runfiles import RunPaths
 
 FAULTS = (
     "failed",  # error.json instead of metrics.json
-    "corrupt",  # metrics.json cut off mid-way (unparsable)
+    "corrupt",  # metrics.json cut off mid-way after manifest.json was written (unparsable)
     "missing_keys",  # metrics.json parses but lacks required keys
-    "diverged",  # NaN losses
+    "diverged",  # null losses (the writer turns NaN into null)
     "no_provenance",  # a valid result without provenance.json (kept, with a note)
     "running",  # only a .tmp-<job_id>-<random> folder
     "never_ran",  # no folder at all (still listed in a run folder's jobs.csv)
@@ -178,11 +180,11 @@ def write_job_folder(
     if fault == "diverged":
         for split in metrics["splits"].values():
             for key in ("mse", "pearson", "spearman", "r2"):
-                split[key] = math.nan
+                split[key] = None
     if fault == "missing_keys":
         del metrics["splits"]["test"], metrics["epochs_run"]
     text = json.dumps(metrics, indent=1)
-    paths.metrics.write_text(text[: len(text) // 2] if fault == "corrupt" else text)
+    paths.metrics.write_text(text)
     epochs = metrics.get("epochs_run", 10)
     with paths.history.open("w", newline="") as fh:
         fh.write("epoch,train_loss,tune_loss\n")
@@ -190,8 +192,8 @@ def write_job_folder(
             train = 1.0 / epoch + 0.05
             fh.write(f"{epoch},{train:.5f},{train + 0.02 + 0.002 * epoch:.5f}\n")
     truth = np.random.default_rng(n_predictions).normal(3.0, 0.7, n_predictions)  # one test set
-    pearson = metrics["splits"].get("test", {}).get("pearson", 0.5)
-    pearson = 0.5 if not math.isfinite(pearson) else pearson
+    pearson = metrics["splits"].get("test", {}).get("pearson")
+    pearson = 0.5 if pearson is None else pearson
     noise = math.sqrt(max(1 - pearson**2, 1e-6)) / max(pearson, 1e-3)
     predicted = truth + rng.normal(0, 0.7 * noise, n_predictions)
     with paths.predictions.open("w", newline="") as fh:
@@ -200,6 +202,9 @@ def write_job_folder(
         for i, (t, p) in enumerate(zip(truth, predicted, strict=True)):
             variant = f"A{i}D" if i % 3 else f"A{i}D,N{i + 1}K"
             writer.writerow([variant, f"{t:.5f}", f"{p:.5f}"])
+    write_manifest(paths.root, job, f"synthetic-{rng.integers(1 << 30):x}")
+    if fault == "corrupt":
+        paths.metrics.write_text(text[: len(text) // 2])
     return paths.root
 
 

@@ -28,6 +28,7 @@ from dmsweep.aggregate.collect import PROVENANCE_KEYS, SPLITS, TRAINED
 from dmsweep.aggregate.design import label
 from dmsweep.aggregate.runinfo import CONDOR_COLUMNS, RunInfo
 from dmsweep.config import MODEL_PARAMS, DataConfig, OptimConfig
+from dmsweep.core.files import replacing, write_atomic
 
 METRIC_ORDER = (
     "mse",
@@ -165,9 +166,7 @@ def write_csv(
             lines[row_keys[i]] = line
     header = ",".join(_quote(c) for c in columns)
     body = "".join(lines[key] + "\n" for key in row_keys)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(header + "\n" + body, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, header + "\n" + body)
     return {
         "columns": columns,
         "renderer": renderer,
@@ -197,7 +196,8 @@ def write_parquet(table: pd.DataFrame, path: Path) -> str | None:
     """Write a Parquet copy; returns a warning instead of raising when that is impossible."""
     try:
         table = _uniform_types(table)
-        table.to_parquet(path, index=False)
+        with replacing(path) as tmp:
+            table.to_parquet(tmp, index=False)
     except ImportError as err:
         path.unlink(missing_ok=True)
         reason = str(err).splitlines()[0]

@@ -10,6 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from dmsweep.core.files import sha256_of
 from dmsweep.errors import DataError
 
 ENV_DATA_DIR = "DMSWEEP_DATA_DIR"
@@ -42,15 +43,6 @@ def default_cache_dir() -> Path:
         return Path(os.environ[ENV_CACHE_DIR]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base).expanduser() / "dmsweep"
-
-
-def sha256_of(path: Path) -> str:
-    """The file's sha256 as lowercase hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fetch(root: Path, rel: str, source: FileSource | None, *, download: bool) -> tuple[Path, str]:

@@ -9,20 +9,19 @@ machine has no system-wide HTCondor configuration, the personal pool of
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dmsweep.core import runfiles
+from dmsweep.core.events import Event, read_events
+from dmsweep.core.events import htcondor_bindings as _htcondor
+from dmsweep.core.queuefile import QueueLine
 from dmsweep.errors import SchedulerError
-from dmsweep.run_builder import runfiles
-from dmsweep.run_builder.queuefile import QueueLine
+from dmsweep.errors import one_line as _one_line
 
-PERSONAL_CONFIG = Path(
-    os.environ.get("DMSWEEP_PERSONAL_CONDOR_CONFIG", "/var/lib/condor-ci/condor_config")
-)
 START_POOL_HINT = "start the personal pool with scripts/personal-condor.sh start"
 JOB_STATUS = {
     1: "idle",
@@ -34,29 +33,6 @@ JOB_STATUS = {
     7: "idle",
 }
 """HTCondor JobStatus -> our word (6 is transferring output, 7 suspended)."""
-EVENT_NAMES = {
-    "SUBMIT": "submit",
-    "EXECUTE": "execute",
-    "IMAGE_SIZE": "image_size",
-    "JOB_EVICTED": "evicted",
-    "JOB_HELD": "held",
-    "JOB_RELEASED": "released",
-    "JOB_TERMINATED": "terminated",
-    "JOB_ABORTED": "aborted",
-    "SHADOW_EXCEPTION": "shadow_exception",
-    "JOB_RECONNECT_FAILED": "reconnect_failed",
-}
-"""The job events the run builder reads, by their htcondor2.JobEventType name."""
-
-
-@dataclass(frozen=True)
-class Event:
-    cluster: int
-    proc: int
-    kind: str
-    """A value of EVENT_NAMES."""
-    time: float
-    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,25 +47,6 @@ class QueuedJob:
     hold_subcode: int | None
     request_memory_mb: int | None
     request_disk_mb: int | None
-
-
-_module: Any = None
-
-
-def _htcondor() -> Any:
-    global _module
-    if _module is None:
-        system = Path("/etc/condor/condor_config")
-        if "CONDOR_CONFIG" not in os.environ and not system.exists() and PERSONAL_CONFIG.is_file():
-            os.environ["CONDOR_CONFIG"] = str(PERSONAL_CONFIG)
-        try:
-            import htcondor2
-        except ImportError as err:
-            raise SchedulerError(
-                f"the HTCondor Python bindings are missing ({err}): pip install htcondor"
-            ) from None
-        _module = htcondor2
-    return _module
 
 
 def _schedd() -> Any:
@@ -202,21 +159,6 @@ def _act(action: str, job_ids: Sequence[tuple[int, int]], reason: str) -> None:
         raise SchedulerError(f"{action.lower()} failed: {_one_line(err)}") from None
 
 
-def read_events(log: Path) -> Iterator[Event]:
-    """Every job event of the log the run builder cares about, oldest first."""
-    if not log.is_file() or log.stat().st_size == 0:
-        return
-    htcondor = _htcondor()
-    try:
-        events = htcondor.JobEventLog(str(log)).events(stop_after=0)
-        for event in events:
-            kind = EVENT_NAMES.get(event.type.name)
-            if kind is not None:
-                yield Event(event.cluster, event.proc, kind, float(event.timestamp), dict(event))
-    except Exception as err:
-        raise SchedulerError(f"{log}: unreadable job event log: {_one_line(err)}") from None
-
-
 def wait_for(log: Path, cluster: int, *, timeout_s: float, poll_s: float = 2.0) -> Event:
     """Block until a proc of `cluster` terminates, is aborted or held; returns that event."""
     deadline = time.monotonic() + timeout_s
@@ -234,7 +176,3 @@ def _int_or_none(value: Any) -> int | None:
         return None if value is None else int(value)
     except (TypeError, ValueError):
         return None
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split()) or type(err).__name__

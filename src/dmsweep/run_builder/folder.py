@@ -20,20 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import dmsweep
+from dmsweep.core import runfiles
+from dmsweep.core.gitinfo import git_commit
+from dmsweep.core.queuefile import QUEUE_VARS
+from dmsweep.core.results import is_valid_result
+from dmsweep.core.runfiles import RunPaths
 from dmsweep.data.source import DataSource
 from dmsweep.errors import ConfigError, OutputError
-from dmsweep.jobfiles import JobPaths
-from dmsweep.run_builder import runfiles
 from dmsweep.run_builder.datafiles import gather, link_or_copy
 from dmsweep.run_builder.environments import JOB_IMPORTS, EnvRef, prepare_environment
 from dmsweep.run_builder.expand import MAX_TRAININGS, PlannedBatch, PlannedTraining
 from dmsweep.run_builder.joblist import write_job_list
 from dmsweep.run_builder.plan import SweepPlan, plan_file
-from dmsweep.run_builder.queuefile import QUEUE_VARS
 from dmsweep.run_builder.render import render
-from dmsweep.run_builder.runfiles import RunPaths
 from dmsweep.run_builder.spec import SweepSpec
-from dmsweep.train.provenance import git_commit
 
 MANIFEST_FORMAT = 1
 REUSED_BATCH = "reused"
@@ -238,7 +238,7 @@ def _reusable(trainings: Sequence[PlannedTraining], runs: Sequence[Path]) -> dic
             raise ConfigError(f"--reuse-results {run}: not a run folder (no {runfiles.RESULTS}/)")
         for training in trainings:
             folder = results / training.job_id
-            if training.job_id not in found and JobPaths(folder).is_complete():
+            if training.job_id not in found and is_valid_result(folder, training.job_id):
                 found[training.job_id] = folder
     return found
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from dmsweep.config import TrainConfig
+from dmsweep.core.queuefile import encode_json_lines, format_line
 from dmsweep.run_builder.expand import PlannedBatch, PlannedTraining
-from dmsweep.run_builder.queuefile import encode_json_lines, format_line
 
 _COMPACT = {"separators": (",", ":"), "sort_keys": True}
 

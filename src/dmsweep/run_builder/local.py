@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from dmsweep.jobfiles import JobPaths
-from dmsweep.run_builder import runfiles
-from dmsweep.run_builder.queuefile import QueueLine, encode_configs
+from dmsweep.core import runfiles
+from dmsweep.core.queuefile import QueueLine, encode_configs
+from dmsweep.core.results import is_valid_result
 from dmsweep.run_builder.run import Run
 
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
@@ -116,12 +116,12 @@ def _collect(source: Path, target: Path, job_ids: tuple[str, ...]) -> tuple[int,
             continue
         dest = target / entry.name
         if entry.is_dir():
-            job = JobPaths(entry)
-            if JobPaths(dest).is_complete():
+            if is_valid_result(dest, entry.name):
                 continue  # never replace a valid result
             if dest.exists():
                 shutil.rmtree(dest)  # an earlier failure's folder
-            done += job.is_complete()
-            failed += job.is_failed()
+            valid = is_valid_result(entry, entry.name)
+            done += valid
+            failed += not valid
         os.replace(entry, dest)
     return done, failed

@@ -15,10 +15,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from dmsweep.core.queuefile import QueueLine
+from dmsweep.core.submissions import Submission, read_submissions, record_submission
 from dmsweep.run_builder import condor
-from dmsweep.run_builder.queuefile import QueueLine
 from dmsweep.run_builder.run import Run
-from dmsweep.run_builder.submissions import Submission, read_submissions, record_submission
 
 GROWTH = 2.0
 """Factor on memory or disk for a job held for exceeding it."""

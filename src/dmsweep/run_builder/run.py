@@ -11,10 +11,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from dmsweep.core.logs import stderr_tails
+from dmsweep.core.queuefile import QueueLine, read_queue
+from dmsweep.core.results import Verdict, judge_folder
+from dmsweep.core.runfiles import RunPaths
 from dmsweep.errors import DmsweepError
-from dmsweep.jobfiles import JobPaths
-from dmsweep.run_builder.queuefile import QueueLine, read_queue
-from dmsweep.run_builder.runfiles import RunPaths
 
 PREFLIGHT_BATCH = "preflight"
 
@@ -58,21 +59,28 @@ class Run:
         """The lines of queue.txt: every batch as built."""
         return read_queue(self.paths.queue)
 
-    def completed(self, job_ids: Iterable[str] | None = None) -> set[str]:
-        """Job ids with valid results (metrics.json and config.json in results/<job_id>/)."""
+    def verdicts(self, job_ids: Iterable[str] | None = None) -> dict[str, Verdict]:
+        """job_id -> what results/<job_id>/ holds now (the one definition of a valid result,
+        dmsweep.core.results), for the folders present."""
         present = _entries(self.paths.results)
         wanted = present if job_ids is None else present.intersection(job_ids)
-        return {j for j in wanted if JobPaths(self.paths.results / j).is_complete()}
+        return {j: judge_folder(self.paths.results / j) for j in wanted}
+
+    def completed(self, job_ids: Iterable[str] | None = None) -> set[str]:
+        """Job ids with valid results in results/<job_id>/."""
+        return {j for j, v in self.verdicts(job_ids).items() if v.valid_for(j)}
 
     def failed(self, job_ids: Iterable[str] | None = None) -> dict[str, str]:
-        """job_id -> one-line error summary, for results/<job_id>/ holding error.json only."""
-        present = _entries(self.paths.results)
-        wanted = present if job_ids is None else present.intersection(job_ids)
+        """job_id -> one-line reason, for results/<job_id>/ without a valid result: the
+        training's error (error.json) or why its folder is not a result (corrupt), then the
+        tail of its batch's stderr log (what error.json cannot tell: a crash, a kill)."""
+        bad = {j: v for j, v in self.verdicts(job_ids).items() if not v.valid_for(j)}
+        batch_of = self.batch_of
+        tails = stderr_tails(self.paths.logs, {j: batch_of[j] for j in bad if j in batch_of})
         out = {}
-        for job_id in wanted:
-            job = JobPaths(self.paths.results / job_id)
-            if job.is_failed():
-                out[job_id] = error_summary(job.error)
+        for job_id, verdict in bad.items():
+            reason = _shorten(verdict.detail or f"not a result of {job_id}")
+            out[job_id] = reason + (f"; stderr: {tails[job_id]}" if job_id in tails else "")
         return out
 
     def pending_lines(self, exclude: Iterable[str] = ()) -> list[QueueLine]:
@@ -106,12 +114,7 @@ class Run:
         )
 
 
-def error_summary(path: Path, limit: int = 200) -> str:
-    try:
-        error = json.loads(path.read_text())
-        text = f"{error.get('type', 'Error')}: {error.get('message', '')}"
-    except (OSError, ValueError) as err:
-        text = f"unreadable {path.name}: {err}"
+def _shorten(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

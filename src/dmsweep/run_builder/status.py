@@ -18,10 +18,10 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from dmsweep.run_builder.events import CondorRecord, read_condor_records
+from dmsweep.core.events import CondorRecord, read_condor_records
+from dmsweep.core.submissions import read_submissions
 from dmsweep.run_builder.folder import REUSED_BATCH
 from dmsweep.run_builder.run import Run
-from dmsweep.run_builder.submissions import read_submissions
 
 STATES = ("done", "running", "idle", "held", "failed", "missing")
 LIVE = {"idle": "idle", "evicted": "idle", "running": "running", "held": "held"}

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from dmsweep.core.runfiles import PREFLIGHT_REPORT
+from dmsweep.core.submissions import Submission, read_submissions, record_submission
 from dmsweep.errors import SchedulerError
 from dmsweep.run_builder import condor
 from dmsweep.run_builder.run import Run
-from dmsweep.run_builder.runfiles import PREFLIGHT_REPORT
-from dmsweep.run_builder.submissions import Submission, read_submissions, record_submission
 
 PREFLIGHT_TIMEOUT_S = 3600.0
 

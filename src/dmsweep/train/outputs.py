@@ -3,6 +3,9 @@
 A reader (aggregate, run_builder status) never sees a half-written job under its final name:
 `JobFolder` writes into `<output>/.tmp-<job_id>-<random>/` and `publish()` renames it to
 `<output>/<job_id>/`, replacing an older folder of the same job (a failed attempt, or --force).
+Just before the rename it writes manifest.json (every file's size and SHA-256, the attempt):
+whether a folder holds a valid result is then decided by `dmsweep.core.results`, for every
+reader alike.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ import os
 import shutil
 import tempfile
 import traceback
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dmsweep.core.results import write_manifest
+from dmsweep.errors import one_line
 from dmsweep.jobfiles import (
     CONFIG,
     ERROR,
@@ -31,7 +37,6 @@ from dmsweep.jobfiles import (
     PROVENANCE,
     SPLIT,
     TMP_PREFIX,
-    JobPaths,
 )
 from dmsweep.train.provenance import now
 
@@ -50,6 +55,8 @@ class JobFolder:
         self.final = output_root / job_id
         self.tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{job_id}-", dir=output_root))
         os.chmod(self.tmp, 0o755)
+        self.attempt = uuid.uuid4().hex
+        """Names this training's files in manifest.json: two attempts never pass as one."""
         self.published = False
 
     def path(self, name: str) -> Path:
@@ -107,7 +114,9 @@ class JobFolder:
         )
 
     def publish(self) -> Path:
-        """Rename into place (replacing an older folder of this job); returns the final path."""
+        """Write manifest.json (last), then rename into place, replacing an older folder of
+        this job; returns the final path."""
+        write_manifest(self.tmp, self.job_id, self.attempt)
         old = None
         if self.final.exists():
             old = Path(
@@ -123,30 +132,6 @@ class JobFolder:
     def discard(self) -> None:
         if not self.published:
             shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def has_valid_results(folder: Path, job_id: str) -> bool:
-    """True when `folder` is a finished successful job of `job_id` (metrics and config readable)."""
-    paths = JobPaths(Path(folder))
-    if not paths.is_complete():
-        return False
-    try:
-        metrics = json.loads(paths.metrics.read_text(encoding="utf-8"))
-        config = json.loads(paths.config.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (
-        isinstance(metrics, dict)
-        and isinstance(metrics.get("splits"), dict)
-        and isinstance(config, dict)
-        and config.get("job_id") == job_id
-    )
-
-
-def one_line(error: BaseException) -> str:
-    """The exception message on one line (what error.json and the CLI show)."""
-    text = " ".join(str(error).split())
-    return text or type(error).__name__
 
 
 def to_json(value: Any) -> Any:

@@ -9,7 +9,6 @@ was copied fall back to the card that config.json names.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import IO, Any
 import numpy as np
 
 from dmsweep.config import GCNParams, TrainConfig
+from dmsweep.core.results import FAILED, FileManifest, judge_folder, verify_files
 from dmsweep.data import DatasetCard, encode_variants, load_card, read_card
 from dmsweep.errors import DataError, JobFolderError
 from dmsweep.jobfiles import JobPaths
@@ -117,32 +117,35 @@ class TrainedJob:
 
 
 def read_job_config(paths: JobPaths) -> TrainConfig:
-    """The TrainConfig of a finished job; JobFolderError when the folder cannot predict."""
+    """The TrainConfig of a finished job; JobFolderError when the folder cannot predict:
+    no valid result (the one definition, dmsweep.core.results), or a model file that is not
+    the one the training wrote (its SHA-256 in manifest.json)."""
     root = paths.root
     if not root.is_dir():
         raise JobFolderError(f"{root}: job folder not found")
     if not paths.config.is_file():
         raise JobFolderError(f"{root}: not a job folder (no {paths.config.name})")
-    if paths.is_failed():
-        raise JobFolderError(f"{root}: this training failed ({_error_summary(paths)}): no model")
-    if not paths.model_file.is_file():
-        raise JobFolderError(f"{paths.model_file}: model file not found (incomplete job folder?)")
-    try:
-        flat = json.loads(paths.config.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise JobFolderError(f"{paths.config}: cannot read: {one_line(err)}") from None
-    if not isinstance(flat, dict):
-        raise JobFolderError(f"{paths.config}: expected a JSON object")
+    verdict = judge_folder(root)
+    if verdict.status == FAILED:
+        raise JobFolderError(f"{root}: this training failed ({verdict.detail}): no model")
+    if verdict.result is None:
+        raise JobFolderError(f"{root}: no valid result ({verdict.detail})")
+    check_model_file(paths, verdict.result.manifest)
+    flat = dict(verdict.result.config)
     flat.pop("job_id", None)
     return TrainConfig.from_flat(flat, source=str(paths.config))
 
 
-def _error_summary(paths: JobPaths) -> str:
-    try:
-        error = json.loads(paths.error.read_text(encoding="utf-8"))
-        return f"{error.get('type')}: {error.get('message')}"
-    except (OSError, ValueError):
-        return f"see {paths.error}"
+def check_model_file(paths: JobPaths, manifest: FileManifest) -> None:
+    """JobFolderError unless the model file is the one manifest.json lists (size and hash)."""
+    name = paths.model_file.relative_to(paths.root).as_posix()
+    entry = manifest.files.get(name)
+    if entry is None:
+        raise JobFolderError(f"{paths.model_file}: not listed in {paths.manifest.name}: no model")
+    listed = FileManifest(manifest.job_id, manifest.attempt, {name: entry})
+    problem = verify_files(paths.root, listed, full=True)
+    if problem is not None:
+        raise JobFolderError(f"{paths.root}: {problem}; refusing to predict with it")
 
 
 def variants_from_args(args: Sequence[str]) -> VariantInput:

@@ -12,7 +12,6 @@ import os
 import platform
 import re
 import socket
-import subprocess
 import sys
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -20,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import dmsweep
+from dmsweep.core.gitinfo import ENV_GIT_COMMIT, git_commit  # noqa: F401 (re-exported)
 
-ENV_GIT_COMMIT = "DMSWEEP_GIT_COMMIT"
-"""Set by the run builder: the commit of the code copied into a run folder (no .git there)."""
 ENV_BATCH_ID = "DMSWEEP_BATCH_ID"
 ENV_JOB_AD = "_CONDOR_JOB_AD"
 LIBRARIES = ("tensorflow", "keras", "spektral", "numpy", "scipy", "pandas")
@@ -103,29 +101,6 @@ def available_cpus() -> int:
 
 
 @functools.lru_cache(maxsize=1)
-def git_commit() -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the package's source checkout, else ($DMSWEEP_GIT_COMMIT, None).
-
-    `dirty` counts changes to tracked files only; None when unknown.
-    """
-    root = Path(dmsweep.__file__).resolve().parents[2]
-    if (root / ".git").exists():
-        try:
-            commit = _git(root, "rev-parse", "HEAD")
-            status = _git(root, "status", "--porcelain", "--untracked-files=no")
-            return commit, bool(status)
-        except (OSError, subprocess.SubprocessError):
-            pass
-    return os.environ.get(ENV_GIT_COMMIT) or None, None
-
-
-def _git(root: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=True
-    )
-    return done.stdout.strip()
-
-
 def library_versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for name in LIBRARIES:

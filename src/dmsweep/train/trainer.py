@@ -30,6 +30,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from dmsweep.config import RANDOM_SPLIT, GCNParams, TrainConfig
+from dmsweep.core.results import is_valid_result
 from dmsweep.data import Dataset, Split, encoding_table, load_dataset, make_split, residue_graph
 from dmsweep.data.encodings import encoding_checksums
 from dmsweep.data.source import DataSource
@@ -38,7 +39,7 @@ from dmsweep.jobfiles import DATASET_CARD
 from dmsweep.models import ModelInputs, build_model, predict_scores, save_model
 from dmsweep.train.jobs import JobOutcome, RunOptions
 from dmsweep.train.metrics import regression_metrics
-from dmsweep.train.outputs import JobFolder, has_valid_results, one_line
+from dmsweep.train.outputs import JobFolder, one_line
 from dmsweep.train.provenance import available_cpus, base_provenance, granted_threads, now
 
 tf.get_logger().setLevel(logging.ERROR)  # e.g. retracing notes when a process trains many models
@@ -156,7 +157,7 @@ def train_one(
     """One training into `<output_root>/<job_id>/`; skips a folder with valid results."""
     job_id = config.job_id
     final = Path(options.output_root) / job_id
-    if not options.force and has_valid_results(final, job_id):
+    if not options.force and is_valid_result(final, job_id):
         return JobOutcome(job_id=job_id, path=final, ok=True, skipped=True)
     try:
         folder = JobFolder(Path(options.output_root), job_id)

@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from dmsweep.core.queuefile import QueueLine
+from dmsweep.core.runfiles import RunPaths
 from dmsweep.errors import DmsweepError
-from dmsweep.run_builder.queuefile import QueueLine
-from dmsweep.run_builder.runfiles import RunPaths
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,9 @@
 """What HTCondor says happened to each batch, read from the run's job event log.
 
+Shared core: `run_builder` (status, resubmit) and `aggregate` both read the event log, so
+reading it lives here, beside the loader of the `htcondor2` bindings that
+`run_builder.condor` (the one module that talks to the schedd) uses too.
+
 `read_condor_records` folds logs/events.log into one `CondorRecord` per batch, mapping
 cluster.proc to batch ids through submissions.json. A batch submitted more than once (resubmits)
 is described by its latest submission. Works on a copied run folder: no schedd needed.
@@ -7,12 +11,80 @@ is described by its latest submission. Works on a copied run folder: no schedd n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from dmsweep.run_builder.condor import Event, read_events
-from dmsweep.run_builder.runfiles import RunPaths
-from dmsweep.run_builder.submissions import read_submissions
+from dmsweep.core.runfiles import RunPaths
+from dmsweep.core.submissions import read_submissions
+from dmsweep.errors import SchedulerError, one_line
+
+PERSONAL_CONFIG = Path(
+    os.environ.get("DMSWEEP_PERSONAL_CONDOR_CONFIG", "/var/lib/condor-ci/condor_config")
+)
+"""The personal pool of scripts/personal-condor.sh, used when nothing else is configured."""
+EVENT_NAMES = {
+    "SUBMIT": "submit",
+    "EXECUTE": "execute",
+    "IMAGE_SIZE": "image_size",
+    "JOB_EVICTED": "evicted",
+    "JOB_HELD": "held",
+    "JOB_RELEASED": "released",
+    "JOB_TERMINATED": "terminated",
+    "JOB_ABORTED": "aborted",
+    "SHADOW_EXCEPTION": "shadow_exception",
+    "JOB_RECONNECT_FAILED": "reconnect_failed",
+}
+"""The job events the run builder reads, by their htcondor2.JobEventType name."""
+
+
+@dataclass(frozen=True)
+class Event:
+    cluster: int
+    proc: int
+    kind: str
+    """A value of EVENT_NAMES."""
+    time: float
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+_module: Any = None
+
+
+def htcondor_bindings() -> Any:
+    """The `htcondor2` module, imported on first use (with the personal pool's configuration
+    when the machine has no other): the one place that loads the bindings."""
+    global _module
+    if _module is None:
+        system = Path("/etc/condor/condor_config")
+        if "CONDOR_CONFIG" not in os.environ and not system.exists() and PERSONAL_CONFIG.is_file():
+            os.environ["CONDOR_CONFIG"] = str(PERSONAL_CONFIG)
+        try:
+            import htcondor2
+        except ImportError as err:
+            raise SchedulerError(
+                f"the HTCondor Python bindings are missing ({err}): pip install htcondor"
+            ) from None
+        _module = htcondor2
+    return _module
+
+
+def read_events(log: Path) -> Iterator[Event]:
+    """Every job event of the log the run builder cares about, oldest first."""
+    if not log.is_file() or log.stat().st_size == 0:
+        return
+    htcondor = htcondor_bindings()
+    try:
+        events = htcondor.JobEventLog(str(log)).events(stop_after=0)
+        for event in events:
+            kind = EVENT_NAMES.get(event.type.name)
+            if kind is not None:
+                yield Event(event.cluster, event.proc, kind, float(event.timestamp), dict(event))
+    except Exception as err:
+        raise SchedulerError(f"{log}: unreadable job event log: {one_line(err)}") from None
+
 
 STATES = ("idle", "running", "held", "evicted", "terminated", "aborted")
 
