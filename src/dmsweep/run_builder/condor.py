@@ -18,6 +18,7 @@ from typing import Any
 
 from dmsweep.errors import SchedulerError
 from dmsweep.run_builder import runfiles
+from dmsweep.run_builder.escaping import refuse_control, submit_text
 from dmsweep.run_builder.queuefile import QueueLine
 
 PERSONAL_CONFIG = Path(
@@ -127,8 +128,8 @@ def submit(run_dir: Path, lines: Sequence[QueueLine], *, preflight: bool = False
         description = htcondor.Submit(body)
     except Exception as err:
         raise SchedulerError(f"{paths.submit_file}: {_one_line(err)}") from None
-    description["initialdir"] = str(run_dir)
-    description["executable"] = str(paths.wrapper)
+    description["initialdir"] = submit_text(refuse_control(str(run_dir), "run folder"))
+    description["executable"] = submit_text(str(paths.wrapper))
     if preflight:
         description["arguments"] = '"--preflight $(batch_id) $(cpus) $(configs)"'
         description["transfer_output_files"] = runfiles.PREFLIGHT

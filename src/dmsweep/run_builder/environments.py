@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 
 from dmsweep.errors import ConfigError, DmsweepError
+from dmsweep.run_builder.escaping import refuse_control
 from dmsweep.run_builder.spec import ENV_STRATEGIES, EnvironmentSpec
 
 JOB_PACKAGES: tuple[str, ...] = (
@@ -206,7 +207,8 @@ class Container:
     def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
         if not spec.image:
             raise ConfigError("environment: strategy container needs an image (e.g. docker://...)")
-        return EnvRef(strategy=self.name, python="python3", image=spec.image)
+        image = refuse_control(spec.image, "environment.image")
+        return EnvRef(strategy=self.name, python="python3", image=image)
 
 
 class Shared:
@@ -215,7 +217,8 @@ class Shared:
     def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
         # sys.executable of a venv is its bin/python symlink: keep it (resolving it would
         # leave the venv's site-packages behind)
-        return EnvRef(strategy=self.name, python=os.path.abspath(sys.executable))
+        python = refuse_control(os.path.abspath(sys.executable), "shared environment's python")
+        return EnvRef(strategy=self.name, python=python)
 
 
 STRATEGIES: dict[str, Strategy] = {

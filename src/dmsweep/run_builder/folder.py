@@ -72,7 +72,7 @@ def build_run(spec_path: Path | str, options: BuildOptions | None = None) -> Pat
     data = needed_files([t.config for t in todo], data_dir=options.data_dir)
     now = datetime.now().astimezone()
     name = options.name or f"{spec.name}-{now:%Y%m%d-%H%M%S}"
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ConfigError(f"run name {name!r}: expected letters, digits, '.', '_', '-'")
 
     paths = RunPaths(Path(options.runs_dir) / name)

@@ -223,7 +223,10 @@ def load_spec(path: Path | str) -> SweepSpec:
         spec = _Parser(path).parse()
     except SpecError as err:
         raise ConfigError(f"{path}: {err}") from None
+    from dmsweep.run_builder.escaping import check_spec_strings
     from dmsweep.run_builder.expand import _expand_all
+
+    check_spec_strings(spec)  # names, image, paths: one printable line each
 
     object.__setattr__(spec, "_trainings", tuple(_expand_all(spec)))
     return spec

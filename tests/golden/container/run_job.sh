@@ -8,7 +8,7 @@
 #   CONFIGS       gzip + base64 of the batch's configs, one flat JSON config per line
 #   --preflight   set up, import the job's packages, load the data, then train each config for
 #                 one epoch into ./preflight/ (not results/): proves the environment works
-# It runs in the job's scratch folder, which holds code, data.
+# It runs in the job's scratch folder, which holds 'code, data'.
 set -euo pipefail
 export PATH=${PATH:-/usr/local/bin:/usr/bin:/bin}
 mode=train
@@ -36,7 +36,7 @@ export TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1 PYTHONNOUSERSITE=1
 
 # --- Python: container environment; sets PY (and env_path for extra site folders) ---
 env_path=
-PY=python3   # the image's interpreter (docker://example.org/dmsweep:0.1)
+PY=python3   # the image's interpreter (image docker://example.org/dmsweep:0.1)
 export PYTHONPATH=$scratch/code${env_path:+:$env_path}
 took setup_env "$start"
 
@@ -44,10 +44,11 @@ printf '%s' "$configs" | base64 -d | gzip -dc > configs.jsonl
 rc=0
 if [ $mode = preflight ]; then
   step=$(ms)
-  "$PY" - <<'CHECK' || rc=$?
-import importlib, json, time
+  "$PY" - data preflight.json 'tensorflow keras spektral numpy pandas scipy Bio yaml dmsweep.train' <<'CHECK' || rc=$?
+import importlib, json, sys, time
+data_dir, report_file, imports = sys.argv[1], sys.argv[2], sys.argv[3].split()
 started = time.perf_counter()
-for name in ["tensorflow", "keras", "spektral", "numpy", "pandas", "scipy", "Bio", "yaml", "dmsweep.train"]:
+for name in imports:
     importlib.import_module(name)
 imported = time.perf_counter()
 from dmsweep.config import TrainConfig
@@ -56,8 +57,8 @@ configs = [json.loads(line) for line in open("configs.jsonl")]
 for flat in configs:
     flat.pop("job_id", None)
     data = TrainConfig.from_flat(flat).data
-    make_split(load_dataset(data.dataset, data_dir="data"), data)
-    encoding_table(data.encoding, data_dir="data")
+    make_split(load_dataset(data.dataset, data_dir=data_dir), data)
+    encoding_table(data.encoding, data_dir=data_dir)
 loaded = time.perf_counter()
 with open("preflight.jsonl", "w") as stream:
     for flat in configs:
@@ -65,15 +66,15 @@ with open("preflight.jsonl", "w") as stream:
 report = {"imports_s": round(imported - started, 3), "load_data_s": round(loaded - imported, 3)}
 print("dmsweep-timing imports", round(1000 * report["imports_s"]), "ms", flush=True)
 print("dmsweep-timing load_data", round(1000 * report["load_data_s"]), "ms", flush=True)
-json.dump(report, open("preflight.json", "w"))
+json.dump(report, open(report_file, "w"))
 CHECK
   took preflight_checks "$step"
   if [ $rc = 0 ]; then
     mv preflight.json "$out/"
-    "$PY" -m dmsweep.cli train --config preflight.jsonl -o "$out" --data-dir "data" --threads "$cpus" || rc=$?
+    "$PY" -m dmsweep.cli train --config preflight.jsonl -o "$out" --data-dir data --threads "$cpus" || rc=$?
   fi
 else
-  "$PY" -m dmsweep.cli train --config configs.jsonl -o "$out" --data-dir "data" --threads "$cpus" || rc=$?
+  "$PY" -m dmsweep.cli train --config configs.jsonl -o "$out" --data-dir data --threads "$cpus" || rc=$?
 fi
 rm -rf "$out"/.tmp-*   # a training killed half-way leaves its temporary folder: not a result
 took total "$start"
