@@ -34,6 +34,63 @@ export DMSWEEP_RUN=golden DMSWEEP_BATCH_ID=$batch_id DMSWEEP_GIT_COMMIT=<COMMIT>
 export OMP_NUM_THREADS=$cpus TF_NUM_INTRAOP_THREADS=$cpus TF_NUM_INTEROP_THREADS=$cpus
 export TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1 PYTHONNOUSERSITE=1
 
+# unpack_env FILE SHA256 TOP [zstd|gzip]: unpack an environment file (tarball or wheelhouse) into
+# the scratch folder, only after checking it against the checksum recorded when the run folder
+# was built and refusing any member outside TOP/: absolute names, '..', links that leave TOP/,
+# members under a link of the archive, hard links to names outside TOP/, devices and fifos.
+unpack_env() {
+  local file=$1 sum=$2 top=$3 unpack=(cat)
+  case ${4:-} in zstd) unpack=(zstd -dcq) ;; gzip) unpack=(gzip -dc) ;; esac
+  if ! printf '%s  %s\n' "$sum" "$file" | sha256sum --check --status -; then
+    echo "run_job.sh: $file does not match the sha256 recorded when the run was built ($sum)" >&2
+    exit 3
+  fi
+  local bad
+  bad=$("${unpack[@]}" < "$file" | tar -tvf - --quoting-style=escape | awk -v top="$top" '
+    function inside(path, base,   parts, n, i, depth, down) {   # lexically within top/?
+      if (path ~ /^\//) return 0
+      n = split(base, parts, "/"); depth = 0
+      for (i = 1; i <= n; i++) if (parts[i] != "" && parts[i] != ".") depth++
+      n = split(path, parts, "/"); down = 0
+      for (i = 1; i <= n; i++) {
+        if (parts[i] == "" || parts[i] == ".") continue
+        if (parts[i] == "..") { if (down || --depth < 1) return 0; continue }   # only leading ..
+        down = 1
+        if (++depth == 1 && parts[i] != top) return 0
+      }
+      return depth >= 1
+    }
+    function refuse(why) { if (problem == "") problem = why }
+    {
+      kind = substr($0, 1, 1)
+      if (!match($0, /^[^ ]+ +[^ ]+ +[^ ]+ +[^ ]+ +[^ ]+ /)) { refuse("an unreadable member: " $0); next }
+      name = substr($0, RLENGTH + 1); target = ""
+      if (kind == "l" || kind == "h") {
+        if (split(name, pair, kind == "l" ? " -> " : " link to ") != 2) { refuse("an ambiguous link: " name); next }
+        name = pair[1]; target = pair[2]
+      }
+      sub(/\/$/, "", name)
+      base = name; sub(/\/?[^\/]*$/, "", base)
+      if (kind !~ /[-dlh]/) refuse("a device, fifo or socket: " name)
+      else if (!inside(name, "")) refuse("a member outside " top "/: " name)
+      else if (kind == "l" && !inside(target, base)) refuse("a link leaving " top "/: " name " -> " target)
+      else if (kind == "h" && !inside(target, "")) refuse("a hard link to " target)
+      if (kind == "l") links[name] = 1
+      names[++count] = name
+    }
+    END {
+      for (i = 1; i <= count && problem == ""; i++) {
+        path = names[i]
+        while (problem == "" && sub(/\/[^\/]*$/, "", path))
+          if (path in links) refuse("a member under the link " path ": " names[i])
+      }
+      print problem
+    }') || bad="an unreadable archive"
+  if [ -n "$bad" ]; then echo "run_job.sh: $file: refusing to unpack $bad" >&2; exit 3; fi
+  "${unpack[@]}" < "$file" | tar -xf - --no-same-owner
+  rm -f "$file"
+}
+
 # --- Python: container environment; sets PY (and env_path for extra site folders) ---
 env_path=
 PY=python3   # the image's interpreter (image docker://example.org/dmsweep:0.1)
