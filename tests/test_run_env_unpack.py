@@ -126,7 +126,7 @@ def test_a_good_tarball_unpacks_and_runs(tmp_path, data_dir, monkeypatch):
     assert recorded in (run.paths.wrapper).read_text()
     outcome = run_batch(run, run.queue[0].with_configs(run.queue[0].configs[:1]))
     assert "refusing" not in outcome.log.read_text()
-    assert log.read_text().startswith("-m dmsweep.cli train"), outcome.log.read_text()
+    assert log.read_text().startswith("-m dmsweep.train"), outcome.log.read_text()
 
 
 def test_an_environment_file_changed_after_the_build_is_refused(tmp_path, data_dir, monkeypatch):

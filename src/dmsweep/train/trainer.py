@@ -33,7 +33,7 @@ from dmsweep.data import Dataset, Split, encoding_table, load_dataset, make_spli
 from dmsweep.data.encodings import encoding_checksums
 from dmsweep.errors import JobFolderError, TrainingError
 from dmsweep.models import ModelInputs, build_model, predict_scores, save_model
-from dmsweep.train.jobs import JobOutcome, RunOptions
+from dmsweep.train.jobs import JobOutcome, RunOptions, inject_fault
 from dmsweep.train.metrics import regression_metrics
 from dmsweep.train.outputs import JobFolder, has_valid_results, one_line
 from dmsweep.train.provenance import available_cpus, base_provenance, granted_threads, now
@@ -206,6 +206,7 @@ class _Job:
         folder = self.folder
         folder.write_config(self.config.to_flat())
         folder.write_provenance(self.provenance)
+        inject_fault(folder.job_id)  # tests only: $DMSWEEP_TEST_FAULT kills this process
         try:
             data = self._timed("load_data", self._load)
             model = self._timed("build_model", lambda: self._build(data))

@@ -129,10 +129,11 @@ CHECK
   took preflight_checks "$step"
   if [ $rc = 0 ]; then
     mv preflight.json "$out/"
-    "$PY" -m dmsweep.cli train --config preflight.jsonl -o "$out" --data-dir data --threads "$cpus" || rc=$?
+    "$PY" -m dmsweep.train preflight.jsonl "$out" --data-dir data --threads "$cpus" || rc=$?
   fi
 else
-  "$PY" -m dmsweep.cli train --config configs.jsonl -o "$out" --data-dir data --threads "$cpus" || rc=$?
+  # dmsweep train in one process; a training that kills it gets error.json, the rest go on
+  "$PY" -m dmsweep.train configs.jsonl "$out" --data-dir data --threads "$cpus" || rc=$?
 fi
 rm -rf "$out"/.tmp-*   # a training killed half-way leaves its temporary folder: not a result
 took total "$start"
