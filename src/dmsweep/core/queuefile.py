@@ -81,7 +81,7 @@ def format_line(
 ) -> str:
     """One queue line from its fields (`configs` already encoded); refuses what HTCondor or
     the wrapper could misread."""
-    if not _BATCH_ID.match(batch_id):
+    if not _BATCH_ID.fullmatch(batch_id):
         raise ConfigError(f"batch id {batch_id!r}: expected letters, digits, _ . -")
     line = (
         f"{batch_id} {int(cpus)} {int(memory_mb)} {int(disk_mb)} {int(gpus)} {int(req)} {configs}"

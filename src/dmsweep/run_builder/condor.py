@@ -21,6 +21,7 @@ from dmsweep.core.events import htcondor_bindings as _htcondor
 from dmsweep.core.queuefile import QueueLine
 from dmsweep.errors import SchedulerError
 from dmsweep.errors import one_line as _one_line
+from dmsweep.run_builder.escaping import refuse_control, submit_text
 
 START_POOL_HINT = "start the personal pool with scripts/personal-condor.sh start"
 JOB_STATUS = {
@@ -84,8 +85,8 @@ def submit(run_dir: Path, lines: Sequence[QueueLine], *, preflight: bool = False
         description = htcondor.Submit(body)
     except Exception as err:
         raise SchedulerError(f"{paths.submit_file}: {_one_line(err)}") from None
-    description["initialdir"] = str(run_dir)
-    description["executable"] = str(paths.wrapper)
+    description["initialdir"] = submit_text(refuse_control(str(run_dir), "run folder"))
+    description["executable"] = submit_text(str(paths.wrapper))
     if preflight:
         description["arguments"] = '"--preflight $(batch_id) $(cpus) $(configs)"'
         description["transfer_output_files"] = runfiles.PREFLIGHT

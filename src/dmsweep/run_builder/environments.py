@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import ClassVar, Protocol
 
 from dmsweep.errors import ConfigError, DmsweepError
+from dmsweep.run_builder.escaping import refuse_control
 from dmsweep.run_builder.spec import ENV_STRATEGIES, EnvironmentSpec
 
 JOB_PACKAGES: tuple[str, ...] = (
@@ -98,6 +99,9 @@ class EnvRef:
     size_bytes: int = 0
     link: str = "none"
     """How `files` reference the cache: hardlink, symlink or none."""
+    sha256: str | None = None
+    """Checksum of the environment file, recorded at build time; the wrapper checks it before
+    unpacking."""
     packages: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -197,7 +201,27 @@ def _artifact(
         size_bytes=cached.stat().st_size,
         link=_link(cached, env_dir / name),
         packages=packages,
+        sha256=file_sha256(cached),
     )
+
+
+def file_sha256(path: Path) -> str:
+    """The file's SHA-256, computed once per cached file and kept beside it (`<name>.sha256`)."""
+    sidecar = path.with_name(path.name + ".sha256")
+    stat = path.stat()
+    stamp = f"{stat.st_size} {stat.st_mtime_ns}"
+    with contextlib.suppress(OSError, ValueError):
+        digest, recorded = sidecar.read_text().split(" ", 1)
+        if recorded.strip() == stamp and re.fullmatch(r"[0-9a-f]{64}", digest):
+            return digest
+    sha = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            sha.update(chunk)
+    digest = sha.hexdigest()
+    with contextlib.suppress(OSError):
+        sidecar.write_text(f"{digest} {stamp}\n")
+    return digest
 
 
 class Container:
@@ -206,7 +230,8 @@ class Container:
     def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
         if not spec.image:
             raise ConfigError("environment: strategy container needs an image (e.g. docker://...)")
-        return EnvRef(strategy=self.name, python="python3", image=spec.image)
+        image = refuse_control(spec.image, "environment.image")
+        return EnvRef(strategy=self.name, python="python3", image=image)
 
 
 class Shared:
@@ -215,7 +240,8 @@ class Shared:
     def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
         # sys.executable of a venv is its bin/python symlink: keep it (resolving it would
         # leave the venv's site-packages behind)
-        return EnvRef(strategy=self.name, python=os.path.abspath(sys.executable))
+        python = refuse_control(os.path.abspath(sys.executable), "shared environment's python")
+        return EnvRef(strategy=self.name, python=python)
 
 
 STRATEGIES: dict[str, Strategy] = {

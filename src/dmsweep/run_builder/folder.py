@@ -68,7 +68,7 @@ def build_run(spec_path: Path | str, options: BuildOptions | None = None) -> Pat
     data = planned.data_files()
     now = datetime.now().astimezone()
     name = options.name or f"{planned.spec.name}-{now:%Y%m%d-%H%M%S}"
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ConfigError(f"run name {name!r}: expected letters, digits, '.', '_', '-'")
 
     paths = RunPaths(Path(options.runs_dir) / name)

@@ -1,10 +1,11 @@
 """`run_builder run-local RUN -j N`: the run's own job wrapper, N batches at a time, no pool.
 
-Each batch runs in a scratch folder (`RUN/.scratch/<batch>-<n>/`) set up the way HTCondor sets
-up a job's: links to code/, data/ and the environment file, nothing of the caller's Python
-environment. Its finished job folders are then moved into results/ (a rename: the scratch
-folder is inside the run folder), so the outputs are exactly those of a pool run. Only
-trainings without valid results run, so an interrupted run-local simply continues.
+Each batch runs in a scratch folder (`RUN/.scratch/<batch>-<n>/`) set up the way HTCondor
+sets up a job's: a copy of code/, links to data/ and the environment file, nothing of the
+caller's Python environment. Its finished job folders are then moved into results/ (a
+rename: the scratch folder is inside the run folder), so the outputs are exactly those of a
+pool run. Only trainings without valid results run, so an interrupted run-local simply
+continues.
 """
 
 from __future__ import annotations
@@ -83,8 +84,10 @@ def run_batch(
     if scratch.exists():
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True)
-    for name in (runfiles.CODE, runfiles.DATA):
-        (scratch / name).symlink_to(paths.root / name)
+    # a copy of code/ (small), never a link: nothing the job writes (bytecode, an environment
+    # file's members) can change the code every later batch runs
+    shutil.copytree(paths.root / runfiles.CODE, scratch / runfiles.CODE, symlinks=True)
+    (scratch / runfiles.DATA).symlink_to(paths.root / runfiles.DATA)
     for rel in run.manifest.get("environment", {}).get("files", []):
         (scratch / Path(rel).name).symlink_to((paths.root / rel).resolve())
     stem = f"{line.batch_id}.local"

@@ -1,7 +1,10 @@
 """Render the run folder's text files from the Jinja2 templates in the repository's `templates/`.
 
 Undefined names are errors (StrictUndefined), so a template and the code that fills it cannot
-drift apart silently. `$DMSWEEP_TEMPLATES` points at another templates folder.
+drift apart silently. Every `{{ value }}` must go through the escaping filter of the template's
+language (`| submit` in `*.sub.j2`, `| sh` in `*.sh.j2`, `| md` in `*.md.j2`; see escaping.py);
+anything else (a plain string, another language's filter) is refused when rendering, so no
+value can add a line or a command. `$DMSWEEP_TEMPLATES` points at another templates folder.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dmsweep.errors import DmsweepError
+from dmsweep.run_builder.escaping import FILTER_LANGUAGES, FILTERS, LANGUAGE_OF_SUFFIX, Escaped
 
 ENV_TEMPLATES = "DMSWEEP_TEMPLATES"
 _REPO_TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
@@ -31,13 +35,30 @@ def templates_dir() -> Path:
 def _environment(folder: Path) -> Any:
     import jinja2
 
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder)),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
+        finalize=jinja2.pass_context(_only_escaped),
+    )
+    environment.filters.update(FILTERS)
+    return environment
+
+
+def _only_escaped(context: Any, value: Any) -> Any:
+    """What `{{ ... }}` may output: text escaped for this template's language, or an int."""
+    language = LANGUAGE_OF_SUFFIX.get(Path(str(context.name)).with_suffix("").suffix)
+    if isinstance(value, Escaped) and value.language == language:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    wanted = next((name for name, lang in FILTER_LANGUAGES.items() if lang == language), "?")
+    raise DmsweepError(
+        f"template {context.name}: {str(value)[:60]!r} is output without its escaping filter "
+        f"(use | {wanted})"
     )
 
 

@@ -218,9 +218,13 @@ def load_spec(path: Path | str) -> SweepSpec:
     """
     path = Path(path)
     try:
-        return _Parser(path).parse()
+        spec = _Parser(path).parse()
     except SpecError as err:
         raise ConfigError(f"{path}: {err}") from None
+    from dmsweep.run_builder.escaping import check_spec_strings
+
+    check_spec_strings(spec)  # names, image, paths: one printable line each
+    return spec
 
 
 # --------------------------------------------------------------------------- parsing

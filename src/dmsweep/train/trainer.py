@@ -37,7 +37,7 @@ from dmsweep.data.source import DataSource
 from dmsweep.errors import DataError, JobFolderError, TrainingError
 from dmsweep.jobfiles import DATASET_CARD
 from dmsweep.models import ModelInputs, build_model, predict_scores, save_model
-from dmsweep.train.jobs import JobOutcome, RunOptions
+from dmsweep.train.jobs import JobOutcome, RunOptions, inject_fault
 from dmsweep.train.metrics import regression_metrics
 from dmsweep.train.outputs import JobFolder, one_line
 from dmsweep.train.provenance import available_cpus, base_provenance, granted_threads, now
@@ -219,6 +219,7 @@ class _Job:
         folder = self.folder
         folder.write_config(self.config.to_flat())
         folder.write_provenance(self.provenance)
+        inject_fault(folder.job_id)  # tests only: $DMSWEEP_TEST_FAULT kills this process
         try:
             data = self._timed("load_data", self._load)
             model = self._timed("build_model", lambda: self._build(data))
