@@ -89,6 +89,34 @@ def lower_is_better(metric: str) -> bool:
     return metric.rsplit("_", 1)[-1] in _LOWER_IS_BETTER
 
 
+_METRIC_RANGES = {
+    "mse": (0.0, np.inf),
+    "rmse": (0.0, np.inf),
+    "mae": (0.0, np.inf),
+    "loss": (0.0, np.inf),
+    "pearson": (-1.0, 1.0),
+    "spearman": (-1.0, 1.0),
+    "r2": (-np.inf, 1.0),
+    "top20_overlap": (0.0, 1.0),
+    "top100_overlap": (0.0, 1.0),
+    "ndcg100": (0.0, 1.0),
+}
+_NON_NEGATIVE = re.compile(r"(_s|_mb|_n|^n_parameters|^epochs_run|^best_epoch)$")
+
+
+def value_range(column: str) -> tuple[float, float]:
+    """(low, high): the values `column` can take, so that intervals drawn around a mean of a
+    bounded metric (a correlation, R², an MSE, a runtime) never leave what is possible."""
+    split, _, metric = column.partition("_")
+    if split in ("train", "tune", "test") and metric in _METRIC_RANGES:
+        return _METRIC_RANGES[metric]
+    if column in _METRIC_RANGES:
+        return _METRIC_RANGES[column]
+    if _NON_NEGATIVE.search(column):
+        return (0.0, np.inf)
+    return (-np.inf, np.inf)
+
+
 def split_parts(split: str) -> tuple[str, float]:
     """('main_replicates/standard', 3.0) for 'main_replicates/standard_rep_3'; (split, NaN)."""
     match = _SPLIT_REP.match(split) if isinstance(split, str) else None
@@ -145,11 +173,33 @@ def is_numeric(values: pd.Series) -> bool:
 
 
 def use_log_scale(values: pd.Series) -> bool:
-    """Log axes for positive values that span at least a factor of 10 (learning rates)."""
+    """Log axes for positive values sampled or gridded on a log scale (learning rates).
+
+    The run folder does not say which axes a spec sampled with `log: true`, but the values
+    do: log-uniform samples and grids like 32, 64, 128 are evenly spaced in log10, linear
+    ones (dropout 0.1 ... 0.5) in value. When the spacing tells neither (two values, a few
+    random points) a factor of 10 decides; less than a factor of 3 is always linear.
+    """
     if not is_numeric(values):
         return False
-    finite = values[np.isfinite(values)]
-    return bool(len(finite)) and finite.min() > 0 and finite.max() / finite.min() >= 10
+    finite = np.unique(values[np.isfinite(values)].to_numpy(dtype=float))
+    if len(finite) < 2 or finite[0] <= 0:
+        return False
+    ratio = finite[-1] / finite[0]
+    if ratio < 3:
+        return False
+    if len(finite) > 2:
+        in_log, in_value = _unevenness(np.log10(finite)), _unevenness(finite)
+        if in_log < 0.5 * in_value or in_value < 0.5 * in_log:
+            return bool(in_log < in_value)
+    return bool(ratio >= 10)
+
+
+def _unevenness(sorted_values: np.ndarray) -> float:
+    """Largest gap between the values' positions in their range and an even spacing."""
+    span = sorted_values[-1] - sorted_values[0]
+    position = (sorted_values - sorted_values[0]) / span
+    return float(np.abs(position - np.linspace(0, 1, len(sorted_values))).max())
 
 
 def is_continuous(values: pd.Series, *, max_levels: int = MAX_LEVELS) -> bool:

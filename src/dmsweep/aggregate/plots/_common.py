@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from dmsweep.aggregate.design import (
@@ -124,9 +125,48 @@ def _metadata(fmt: str) -> dict[str, str | None]:
 
 
 def set_axis(ax, column: str, *, log: bool = False, axis: str = "x") -> None:
+    """Label an axis; on a log scale with ticks whose labels never overlap (`log_ticks`)."""
     (ax.set_xlabel if axis == "x" else ax.set_ylabel)(label(column))
     if log:
         (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+        which = ax.xaxis if axis == "x" else ax.yaxis
+        low, high = which.get_data_interval()
+        ticks = log_ticks(low, high) if np.isfinite([low, high]).all() and 0 < low < high else []
+        if ticks:
+            which.set_major_locator(ticker.FixedLocator(ticks))
+            which.set_major_formatter(ticker.FuncFormatter(lambda v, _: format_tick(v)))
+            which.set_minor_formatter(ticker.NullFormatter())
+
+
+def log_ticks(low: float, high: float, *, max_ticks: int = 6) -> list[float]:
+    """Major ticks for a log axis over [low, high]: the decades, or 1-2-5 (or 1...9) steps
+    when they would leave fewer than three; at most `max_ticks`, so labels never collide.
+
+    matplotlib's own log formatter labels minor ticks on an axis spanning about a decade
+    (2×10⁻⁴, 3×10⁻⁴, ... side by side), which is what a sampled learning rate spans.
+    """
+    first, last = int(np.floor(np.log10(low))), int(np.ceil(np.log10(high)))
+    for steps in ((1,), (1, 3), (1, 2, 5), tuple(range(1, 10))):
+        ticks = [
+            m * 10.0**e
+            for e in range(first, last + 1)
+            for m in steps
+            if low <= m * 10.0**e * (1 + 1e-9) and m * 10.0**e <= high * (1 + 1e-9)
+        ]
+        if len(ticks) >= 3:
+            break
+    if len(ticks) < 2:
+        return []  # a range this narrow is not drawn on a log axis; keep matplotlib's ticks
+    if len(ticks) > max_ticks:
+        ticks = ticks[:: int(np.ceil(len(ticks) / max_ticks))]
+    return ticks
+
+
+def format_tick(value: float) -> str:
+    """A tick label on a log axis: 0.0002, 5e-05, 128, 20000."""
+    if value >= 1 and float(value).is_integer() and value < 1e6:
+        return str(int(value))
+    return format_level(float(value))
 
 
 def level_order(values: pd.Series) -> list:

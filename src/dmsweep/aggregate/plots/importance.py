@@ -106,7 +106,7 @@ def importance(rows: pd.DataFrame, axes, metric: str, replicates, model: str) ->
         resampled = "trainings"
     point = variance_shares(y, codes, np.ones((1, len(y))))[0]
     boot = variance_shares(y, codes, weights)
-    low, high = np.nanpercentile(boot, [2.5, 97.5], axis=0)
+    low, high = np.clip(np.nanpercentile(boot, [2.5, 97.5], axis=0), 0, 1)
     # Within-configuration share = 1 - between-configuration share.
     noise = (1 - point[-1], 1 - high[-1], 1 - low[-1]) if has_replicates else (np.nan,) * 3
     return Importance(
@@ -146,6 +146,22 @@ def compute(ctx: PlotContext) -> list[ImportanceFigure]:
     ]
 
 
+BAR_CENTRE, BAR_HEIGHT = 0.08, 0.45
+"""Where a bar sits in its row (offset of its centre from the row's tick, height)."""
+WHISKER, CAP = -0.32, 0.08
+"""Where its interval sits: below the bar, so that an interval spanning 0..1 never reads as
+a line struck through the bar; the caps' half height."""
+
+
+def draw_shares(ax, y: np.ndarray, share, low, high, colors) -> None:
+    """Bars of the shares, and each 95% interval as a capped line under its own bar."""
+    ax.barh(y + BAR_CENTRE, share, height=BAR_HEIGHT, color=colors, alpha=0.8)
+    ax.hlines(y + WHISKER, low, high, color="0.25", lw=1.2)
+    ax.vlines([*low, *high], *(np.tile(y + WHISKER, 2) + d for d in (-CAP, CAP)), color="0.25")
+    ax.plot(share, y + WHISKER, "o", color="0.25", ms=3)
+    ax.set_ylim(y.min() - 0.6, y.max() + 0.6)
+
+
 def draw(record: ImportanceFigure, ctx: PlotContext) -> Figure:
     fig, axes = new_figure(len(record.panels), ncols=2, size=(5.2, 3.4))
     for ax, panel in zip(axes, record.panels, strict=True):
@@ -158,10 +174,10 @@ def draw(record: ImportanceFigure, ctx: PlotContext) -> Figure:
             low = np.append(low, panel.noise[1])
             high = np.append(high, panel.noise[2])
             colors.append("#999999")
-        y = np.arange(len(names))[::-1]
-        ax.barh(y, share, color=colors, alpha=0.8)
-        ax.hlines(y, low, high, color="k", lw=1.2)  # the 95 % interval
-        ax.set_yticks(y, names)
+        y = np.arange(len(names))[::-1].astype(float)
+        draw_shares(ax, y, share, low, high, colors)
+        ticks = zip(names, share, low, high, strict=True)
+        ax.set_yticks(y, [f"{n}\n{s:.2f} [{a:.2f}, {b:.2f}]" for n, s, a, b in ticks])
         ax.set_xlim(0, 1)
         ax.set_xlabel(f"fraction of variance of {label(panel.metric)}")
         ax.set_title(f"{panel.model} (n = {panel.n}, resampled: {panel.resampled})", fontsize=9)
