@@ -17,7 +17,7 @@ import pytest
 from condor_pool import condor_pool  # noqa: F401  (a fixture)
 from run_specs import SMALL_SPLIT, WEIRD_SPLIT, weird_data_dir, write_spec
 
-from dmsweep.core.events import read_condor_records
+from dmsweep.core.events import PERSONAL_CONFIG, read_condor_records
 from dmsweep.core.results import is_valid_result
 from dmsweep.core.submissions import read_submissions
 from dmsweep.jobfiles import JobPaths
@@ -61,7 +61,7 @@ def test_submit_file_works_by_hand(tmp_path, data_dir):
     tool = shutil.which("condor_submit") or "/opt/htcondor/usr/bin/condor_submit"
     env = {
         **os.environ,
-        "CONDOR_CONFIG": os.environ.get("CONDOR_CONFIG", str(condor.PERSONAL_CONFIG)),
+        "CONDOR_CONFIG": os.environ.get("CONDOR_CONFIG", str(PERSONAL_CONFIG)),
     }
     result = subprocess.run(
         [tool, "-dry-run", "ads.txt", "sweep.sub"],
@@ -167,7 +167,7 @@ def test_held_removed_and_failed_jobs_are_reported_and_resubmitted(tmp_path, dat
     assert by_state[failed].state == "failed" and "tune.txt" in by_state[failed].detail
     assert {by_state[j].state for j in trainings["b000004"]} == {"done"}
     records = read_condor_records(root)
-    assert records["b000003"].exit_code == 1 and records["b000002"].state == "aborted"
+    assert records["b000003"].exit_code == 2 and records["b000002"].state == "aborted"
     capsys.readouterr()
     assert main(["status", str(root)]) == 0
     shown = capsys.readouterr().out

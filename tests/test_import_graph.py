@@ -1,7 +1,7 @@
 """The import graph of every module of src/dmsweep: the wings build on the core, never on
 each other, never on TensorFlow, and no module imports itself back through others.
 
-    core (dmsweep.core.*, config, jobfiles, errors, _cli)   <- everything
+    core (dmsweep.core.*, config, jobfiles, errors, _cli, _yaml)   <- everything
     data <- models <- train <- cli                          (the job's side; TensorFlow here)
     run_builder   (may use core and data)
     aggregate     (may use core only)
@@ -22,7 +22,14 @@ import dmsweep
 
 PACKAGE = Path(dmsweep.__file__).resolve().parent
 HEAVY = ("tensorflow", "keras", "spektral", "tf_keras")
-CORE = ("dmsweep.core", "dmsweep.config", "dmsweep.jobfiles", "dmsweep.errors", "dmsweep._cli")
+CORE = (
+    "dmsweep.core",
+    "dmsweep.config",
+    "dmsweep.jobfiles",
+    "dmsweep.errors",
+    "dmsweep._cli",
+    "dmsweep._yaml",
+)
 ALLOWED = {
     "core": ("core",),
     "data": ("core", "data"),

@@ -9,6 +9,7 @@ import json
 import pytest
 from run_specs import write_spec
 
+from dmsweep.core.results import is_valid_result
 from dmsweep.jobfiles import JobPaths
 from dmsweep.run_builder import local
 from dmsweep.run_builder.folder import BuildOptions, build_run
@@ -40,7 +41,7 @@ def test_crashing_trainings_leave_error_json_and_the_batch_goes_on(tmp_path, dat
     assert outcome.returncode == 1, stderr
     assert (outcome.done, outcome.failed) == (2, 3)
     for job_id in (ok1, ok2):
-        assert JobPaths(run.paths.results / job_id).is_complete(), stderr
+        assert is_valid_result(run.paths.results / job_id, job_id), stderr
     for job_id, signal in ((aborts, "SIGABRT"), (segfaults, "SIGSEGV"), (killed, "SIGKILL")):
         job = JobPaths(run.paths.results / job_id)
         assert job.is_failed() and not job.metrics.exists()

@@ -264,7 +264,7 @@ def test_requirements_that_would_change_the_file_are_refused(tmp_path, data_dir,
 def test_condor_submit_reads_a_hostile_run_folder_as_built(tmp_path, data_dir):
     """HTCondor's own condor_submit (which, unlike the bindings, continues a comment ending in
     a backslash onto the next line) sees exactly the attributes of a plain run folder."""
-    from dmsweep.run_builder.condor import PERSONAL_CONFIG
+    from dmsweep.core.events import PERSONAL_CONFIG
 
     env = {
         **os.environ,
