@@ -44,7 +44,7 @@ def test_crashing_trainings_leave_error_json_and_the_batch_goes_on(tmp_path, dat
         assert is_valid_result(run.paths.results / job_id, job_id), stderr
     for job_id, signal in ((aborts, "SIGABRT"), (segfaults, "SIGSEGV"), (killed, "SIGKILL")):
         job = JobPaths(run.paths.results / job_id)
-        assert job.is_failed() and not job.metrics.exists()
+        assert job.error.is_file() and not job.metrics.exists()
         error = json.loads(job.error.read_text())
         assert error["type"] == CRASH_TYPE and error["signal"] == signal
         assert error["exit_code"] < 0 and signal in error["message"]
