@@ -15,6 +15,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from dmsweep.core.results import MAX_MAGNITUDE, metric_range
+
 REPLICATE_PARAMS = ("seed", "split_seed")
 SPLIT_FAMILY = "split_family"
 SPLIT_REPLICATE = "split_replicate"
@@ -89,18 +91,8 @@ def lower_is_better(metric: str) -> bool:
     return metric.rsplit("_", 1)[-1] in _LOWER_IS_BETTER
 
 
-_METRIC_RANGES = {
-    "mse": (0.0, np.inf),
-    "rmse": (0.0, np.inf),
-    "mae": (0.0, np.inf),
-    "loss": (0.0, np.inf),
-    "pearson": (-1.0, 1.0),
-    "spearman": (-1.0, 1.0),
-    "r2": (-np.inf, 1.0),
-    "top20_overlap": (0.0, 1.0),
-    "top100_overlap": (0.0, 1.0),
-    "ndcg100": (0.0, 1.0),
-}
+_ERROR_METRICS = ("rmse", "mae", "loss")
+"""Error-like metrics beyond metrics.json's own (core.results.metric_range): never negative."""
 _NON_NEGATIVE = re.compile(r"(_s|_mb|_n|^n_parameters|^epochs_run|^best_epoch)$")
 
 
@@ -108,10 +100,14 @@ def value_range(column: str) -> tuple[float, float]:
     """(low, high): the values `column` can take, so that intervals drawn around a mean of a
     bounded metric (a correlation, R², an MSE, a runtime) never leave what is possible."""
     split, _, metric = column.partition("_")
-    if split in ("train", "tune", "test") and metric in _METRIC_RANGES:
-        return _METRIC_RANGES[metric]
-    if column in _METRIC_RANGES:
-        return _METRIC_RANGES[column]
+    name = metric if split in ("train", "tune", "test") else column
+    if name in _ERROR_METRICS:
+        return (0.0, np.inf)
+    low, high = metric_range(name)
+    if (low, high) != (-MAX_MAGNITUDE, MAX_MAGNITUDE):  # a metric with known bounds
+        low = -np.inf if low == -MAX_MAGNITUDE else low  # "any size" is drawn as unbounded
+        high = np.inf if high == MAX_MAGNITUDE else high
+        return (low, high)
     if _NON_NEGATIVE.search(column):
         return (0.0, np.inf)
     return (-np.inf, np.inf)

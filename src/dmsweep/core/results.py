@@ -508,7 +508,7 @@ def _split(values: Any, name: str) -> SplitMetrics:
         if value is None:  # a metric that cannot be computed (constant predictions)
             checked[key] = None
             continue
-        checked[key] = _number(value, f"splits.{name}.{key}", *_range(key))
+        checked[key] = _number(value, f"splits.{name}.{key}", *metric_range(key))
     n = _count(values.get("n"), f"splits.{name}.n")
     extra = {k: v for k, v in checked.items() if k not in _RANGES}
     return SplitMetrics(
@@ -521,7 +521,9 @@ def _split(values: Any, name: str) -> SplitMetrics:
     )
 
 
-def _range(key: str) -> tuple[float, float]:
+def metric_range(key: str) -> tuple[float, float]:
+    """(low, high) a split metric of this name can take; the one definition, read by the
+    validity check here and by the plots (which clip intervals to it)."""
     if key in _RANGES:
         return _RANGES[key]
     return (0.0, 1.0) if _FRACTION.match(key) else (-MAX_MAGNITUDE, MAX_MAGNITUDE)
