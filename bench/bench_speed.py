@@ -30,13 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from dmsweep._tf import keras, tf  # first: Keras 2 behind tf.keras, before spektral loads
 
+# isort: split
 import numpy as np
-import tensorflow as tf
 from spektral.layers import GCNConv
 from spektral.utils import gcn_filter
-from tensorflow import keras
 
 from dmsweep.config import CNNParams, DataConfig, FCParams, GCNParams, LinearParams
 from dmsweep.data import encoding_table, load_dataset, make_split, residue_graph

@@ -5,7 +5,7 @@ built once, the first time), runs the wrapper's --preflight mode in a scratch fo
 as `run_builder run-local` does, and reads its timing lines:
 
 - setup_env: unpack the tarball / install the wheelhouse with the node's python3.X / nothing
-- imports:   tensorflow, keras, spektral, numpy, pandas, scipy, Bio, yaml, dmsweep.train
+- imports:   the preflight list (environments.JOB_IMPORTS: dmsweep._tf, tensorflow, tf_keras, ...)
 - load_data: the avGFP table, the split and the encoding table
 
 The in-run baseline is `shared` (this machine's venv in place: nothing to unpack). HTCondor's

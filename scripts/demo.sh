@@ -5,7 +5,7 @@
 # Data: $DMSWEEP_DATA_DIR, else ../shared/data beside the checkout, else downloaded into a cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PWD/.venv/bin:$PATH" TF_CPP_MIN_LOG_LEVEL=2
+export PATH="$PWD/${VENV:-.venv}/bin:$PATH"
 if [ -z "${DMSWEEP_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
   export DMSWEEP_DATA_DIR="$(cd ../shared/data && pwd)"
 fi

@@ -14,7 +14,9 @@
 #
 # The daemons run as $POOL_USER inside a user namespace (HTCondor never runs jobs as root), so
 # jobs run as uid 0 without capabilities: they can read and write what root owns, nothing more.
-# Jobs do not inherit the submitter's environment. One partitionable slot of all cores: with two
+# Jobs do not inherit the submitter's environment; their PATH is the node's default plus
+# $STATE/node-bin, where start links this machine's pyenv Pythons 3.11-3.13 (a node image that
+# has them, as the wheelhouse strategy needs). One partitionable slot of all cores: with two
 # cores two one-CPU jobs run at a time.
 set -euo pipefail
 PREFIX=${PREFIX:-/opt/htcondor} STATE=${STATE:-/var/lib/condor-ci} POOL_USER=${POOL_USER:-htcuser}
@@ -113,7 +115,15 @@ START = True
 MachineMaxVacateTime = 5
 DAGMAN_USE_STRICT = 0
 DAGMAN_USER_LOG_SCAN_INTERVAL = 1
+# the execute node's default PATH, plus the Pythons this machine has outside it (pyenv): a node
+# image with python3.11-3.13, which the wheelhouse strategy needs (one matching the build's)
+STARTER_JOB_ENVIRONMENT = "PATH=$STATE/node-bin:/usr/local/bin:/usr/bin:/bin"
 CFG
+  mkdir -p "$STATE"/node-bin
+  local py
+  for py in /root/.pyenv/versions/3.1[1-3].*/bin/python3.1[1-3]; do
+    if [ -x "$py" ]; then ln -sf "$py" "$STATE"/node-bin/"$(basename "$py")"; fi
+  done
 }
 
 do_start() {

@@ -13,9 +13,18 @@ from pathlib import Path
 
 import yaml
 
+from dmsweep.run_builder.render import PACKAGED_TEMPLATES
+
 WEIRD_SPLIT = 'odd name\'s "quoted" $(echo x); `id` & more'
 SMALL_SPLIT = "reduced/reduced_0.01/reduced_0.01_rep_0"
 """A published split with 1% of the training set: quick trainings on real data."""
+
+
+def copy_templates(tmp_path: Path) -> Path:
+    """A copy of the packaged templates, for a test to break and point $DMSWEEP_TEMPLATES at."""
+    target = tmp_path / "templates"
+    shutil.copytree(PACKAGED_TEMPLATES, target)
+    return target
 
 
 def weird_data_dir(root: Path, data_dir: Path) -> Path:

@@ -2,6 +2,7 @@
 each other, never on TensorFlow, and no module imports itself back through others.
 
     core (dmsweep.core.*, config, jobfiles, errors, _cli, _yaml)   <- everything
+    _tf                    (the one module that imports tensorflow and tf_keras)
     data <- models <- train <- cli                          (the job's side; TensorFlow here)
     run_builder   (may use core and data)
     aggregate     (may use core only)
@@ -22,6 +23,8 @@ import dmsweep
 
 PACKAGE = Path(dmsweep.__file__).resolve().parent
 HEAVY = ("tensorflow", "keras", "spektral", "tf_keras")
+KERAS_DOORS = ("tensorflow", "tf_keras", "keras")
+"""Imported by dmsweep._tf alone, which makes sure tf.keras is Keras 2 (tf-keras)."""
 CORE = (
     "dmsweep.core",
     "dmsweep.config",
@@ -32,10 +35,11 @@ CORE = (
 )
 ALLOWED = {
     "core": ("core",),
+    "_tf": ("core",),
     "data": ("core", "data"),
-    "models": ("core", "data", "models"),
-    "train": ("core", "data", "models", "train"),
-    "cli": ("core", "data", "models", "train", "cli"),
+    "models": ("core", "_tf", "data", "models"),
+    "train": ("core", "_tf", "data", "models", "train"),
+    "cli": ("core", "_tf", "data", "models", "train", "cli"),
     "run_builder": ("core", "data", "run_builder"),
     "aggregate": ("core", "aggregate"),
 }
@@ -113,6 +117,8 @@ def test_imports_go_the_allowed_direction(module: str) -> None:
             wrong.append(f"line {line}: {name} ({_layer(name)})")
         if layer in TF_FREE and name.split(".")[0] in HEAVY:
             wrong.append(f"line {line}: {name} (TensorFlow)")
+        if layer != "_tf" and name.split(".")[0] in KERAS_DOORS:
+            wrong.append(f"line {line}: {name} (only dmsweep._tf imports TensorFlow and Keras)")
     assert not wrong, f"{module} ({layer}) imports " + "; ".join(wrong)
 
 

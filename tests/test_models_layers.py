@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
+from dmsweep._tf import tf
 from dmsweep.config import CNNParams, FCParams, GCNParams, LinearParams
 from dmsweep.data import ALPHABET, encoding_table, load_dataset, residue_graph
 from dmsweep.errors import TrainingError

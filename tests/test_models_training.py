@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
+from dmsweep._tf import tf
 from dmsweep.config import CNNParams, FCParams, GCNParams, LinearParams
 from dmsweep.data import encoding_table, load_dataset, residue_graph
 from dmsweep.models import MODEL_BUILDERS, ModelInputs, build_model

@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from run_specs import WEIRD_SPLIT, weird_data_dir, write_spec
+from run_specs import WEIRD_SPLIT, copy_templates, weird_data_dir, write_spec
 
 from dmsweep.core.queuefile import MAX_LINE, QueueLine, decode_configs, encode_configs
 from dmsweep.errors import ConfigError, DmsweepError
@@ -166,12 +166,7 @@ def test_refuses_to_overwrite(tmp_path, data_dir):
 
 def test_half_built_folder_is_removed(tmp_path, data_dir, monkeypatch):
     """A template that fails to render (after data and code were written) leaves nothing."""
-    templates = tmp_path / "templates"
-    source = Path(__file__).resolve().parents[1] / "templates"
-    for path in source.rglob("*.j2"):
-        target = templates / path.relative_to(source)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(path.read_text())
+    templates = copy_templates(tmp_path)
     with open(templates / "run_job.sh.j2", "a") as stream:
         stream.write("{{ no_such_variable }}\n")
     monkeypatch.setenv("DMSWEEP_TEMPLATES", str(templates))

@@ -18,7 +18,7 @@ from dmsweep.run_builder.spec import ENV_STRATEGIES, EnvironmentSpec
 
 def test_job_environment_is_the_job_closure_only():
     names = {d.metadata["Name"].lower().replace("_", "-") for d in job_distributions()}
-    for wanted in ("tensorflow", "keras", "spektral", "numpy", "pandas", "scipy", "biopython",
+    for wanted in ("tensorflow", "tf-keras", "spektral", "numpy", "pandas", "scipy", "biopython",
                    "pyyaml", "h5py", "protobuf"):  # fmt: skip
         assert wanted in names
     for unwanted in (*NEVER_IN_JOB_ENV, "jupyter-core", "ipykernel", "pytest", "tqdm-extra"):

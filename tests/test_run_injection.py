@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from condor_pool import condor_pool  # noqa: F401 (a fixture)
-from run_specs import write_spec
+from run_specs import copy_templates, write_spec
 
 from dmsweep.errors import ConfigError, DmsweepError
 from dmsweep.run_builder.cli import main
@@ -324,13 +323,6 @@ def visible(value: str) -> str:
         else:
             out.append(f"\\u{ord(c):04x}")
     return "".join(out)
-
-
-def copy_templates(tmp_path: Path) -> Path:
-    source = Path(__file__).resolve().parents[1] / "templates"
-    target = tmp_path / "templates"
-    shutil.copytree(source, target)
-    return target
 
 
 def _body(submit_file: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from importlib.metadata import version
 
 import numpy as np
 import pytest
@@ -111,7 +112,8 @@ def test_provenance(trained, data_dir) -> None:
     prov = read_json(root / LINEAR.job_id / PROVENANCE)
     assert prov["seeds"] == {"job": 3, "python": 3, "numpy": 3, "tensorflow": 3, "split": 0}
     assert prov["command"] == ["pytest"]
-    assert prov["libraries"]["tensorflow"] == "2.15.1"
+    assert prov["libraries"]["tensorflow"] == version("tensorflow")
+    assert prov["libraries"]["tf-keras"] == version("tf-keras")
     assert prov["start_time"] <= prov["end_time"]
     assert set(prov["split_checksums"]) == {"train", "tune", "test"}
     assert prov["data_files"]["avgfp.tsv"].startswith("sha256:")

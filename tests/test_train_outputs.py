@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from importlib.metadata import version
 
 import numpy as np
 
@@ -107,5 +108,5 @@ def test_git_commit_of_this_checkout() -> None:
 def test_base_provenance_keys() -> None:
     base = provenance.base_provenance(["dmsweep", "train"])
     assert base["command"] == ["dmsweep", "train"]
-    assert base["libraries"]["tensorflow"] == "2.15.1"
+    assert base["libraries"]["tensorflow"] == version("tensorflow")
     assert {"dmsweep_version", "git_commit", "git_dirty", "host", "python", "platform"} <= set(base)

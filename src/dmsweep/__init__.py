@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
+
+# Keras 2 (tf-keras) behind tf.keras: must be set before TensorFlow's first import, and every
+# entry point (CLIs, job wrapper, tests) imports this package first. See dmsweep/_tf.py.
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
 __all__ = ["__version__"]
 

@@ -222,7 +222,6 @@ def _train(args: argparse.Namespace) -> int:
     check_against_datasets(configs, DataSource.resolve(args.data_dir))
     for job in mismatched:
         print(record_id_mismatch(job, args.output), file=sys.stderr)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from dmsweep.train import RunOptions, run_trainings
 
     options = RunOptions(
@@ -303,7 +302,6 @@ def _predict(args: argparse.Namespace) -> int:
     if args.attention:
         job.check_attention()
     job.encode(given)  # a bad variant is reported before TensorFlow loads
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     prediction = job.predict(given, attention=args.attention)
     if args.output is None:
         write_predictions(prediction, sys.stdout)

@@ -182,7 +182,9 @@ def _stderr_tails(table: pd.DataFrame, run: RunInfo) -> pd.Series:
     jobs = table["job_id"][ended].tolist()
     batches = {job: batch for job in jobs if (batch := run.batch_of(job))}
     tails = stderr_tails(RunPaths(run.root).logs, batches)
-    return table["job_id"].map(tails).fillna("").astype(object)
+    return pd.Series(
+        [tails.get(job, "") for job in table["job_id"]], index=table.index, dtype=object
+    )
 
 
 __all__ = ["REASONS", "JobStates", "failure_table", "job_states"]

@@ -11,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
-from tensorflow import keras
 
+from dmsweep._tf import keras, tf
 from dmsweep.errors import JobFolderError
 from dmsweep.models.builders import MODEL_BUILDERS, ModelInputs, build_model, register
 from dmsweep.models.layers import (

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from tensorflow import keras
 
+from dmsweep._tf import keras
 from dmsweep.config import CNNParams, FCParams, GCNParams, LinearParams, ModelParams
 from dmsweep.errors import TrainingError
 from dmsweep.models.layers import (

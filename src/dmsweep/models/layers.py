@@ -22,9 +22,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 from spektral.layers import GCSConv, GlobalAttnSumPool
-from tensorflow import keras
+
+from dmsweep._tf import keras, tf
 
 PACKAGE = "dmsweep"
 

@@ -46,7 +46,7 @@ from dmsweep.run_builder.spec import ENV_STRATEGIES, EnvironmentSpec
 
 JOB_PACKAGES: tuple[str, ...] = (
     "tensorflow",
-    "keras",
+    "tf-keras",
     "spektral",
     "numpy",
     "pandas",
@@ -56,8 +56,9 @@ JOB_PACKAGES: tuple[str, ...] = (
 )
 """What a training job imports; the environment holds these and their dependencies only."""
 JOB_IMPORTS: tuple[str, ...] = (
+    "dmsweep._tf",
     "tensorflow",
-    "keras",
+    "tf_keras",
     "spektral",
     "numpy",
     "pandas",
@@ -66,12 +67,15 @@ JOB_IMPORTS: tuple[str, ...] = (
     "yaml",
     "dmsweep.train",
 )
-"""Modules the preflight job imports to prove the environment works."""
+"""Modules the preflight job imports to prove the environment works; `dmsweep._tf` first, which
+refuses Keras 3 behind `tf.keras` (jobs run the Keras 2 that spektral and saved models need)."""
 NEVER_IN_JOB_ENV = frozenset({"matplotlib", "seaborn", "pyarrow", "htcondor", "jupyter", "jinja2"})
 """Submit-side packages: refused even when some job package would pull them in."""
 SKIPPED_FILES = ("tensorflow/include/",)
 """Build-time-only parts of site-packages (C++ headers, 220 MB) left out of a tarball."""
-FORMAT_VERSION = 1
+SKIPPED_FOLDERS = ("tests",)
+"""Packages' own test suites (pandas, scipy, numpy ship hundreds of MB): no job imports them."""
+FORMAT_VERSION = 2
 """Bump when the layout of a built environment changes, so cached ones are rebuilt."""
 COMPRESSION = os.environ.get("DMSWEEP_ENV_COMPRESSION", "zstd")
 """`zstd` (default: unpacks about 3x faster than gzip, see docs/run-builder.md) or `gzip`."""
@@ -448,6 +452,14 @@ def _linked_libraries(elf: Path) -> dict[str, Path]:
     return libs
 
 
+def _build_time_only(record_path: str) -> bool:
+    """A site-packages file no job needs (headers, a package's tests/ folder below its top)."""
+    inner_folders = record_path.split("/")[1:-1]
+    return record_path.startswith(SKIPPED_FILES) or any(
+        folder in SKIPPED_FOLDERS for folder in inner_folders
+    )
+
+
 def _copy_distribution(dist: metadata.Distribution, site: Path) -> None:
     files = dist.files
     if files is None:
@@ -455,7 +467,7 @@ def _copy_distribution(dist: metadata.Distribution, site: Path) -> None:
     source_root = Path(str(dist.locate_file(""))).resolve()
     for rel in files:
         text = rel.as_posix()
-        if text.startswith("..") or any(text.startswith(skip) for skip in SKIPPED_FILES):
+        if text.startswith("..") or _build_time_only(text):
             continue
         source = source_root / text
         if not source.is_file():

@@ -1,4 +1,5 @@
-"""Render the run folder's text files from the Jinja2 templates in the repository's `templates/`.
+"""Render the run folder's text files from the Jinja2 templates shipped in the package
+(`dmsweep/run_builder/templates/`, package data: a wheel or a plain `pip install .` has them).
 
 Undefined names are errors (StrictUndefined), so a template and the code that fills it cannot
 drift apart silently. Every `{{ value }}` must go through the escaping filter of the template's
@@ -18,15 +19,16 @@ from dmsweep.errors import DmsweepError
 from dmsweep.run_builder.escaping import FILTER_LANGUAGES, FILTERS, LANGUAGE_OF_SUFFIX, Escaped
 
 ENV_TEMPLATES = "DMSWEEP_TEMPLATES"
-_REPO_TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
+PACKAGED_TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def templates_dir() -> Path:
-    folder = Path(os.environ.get(ENV_TEMPLATES) or _REPO_TEMPLATES)
+    folder = Path(os.environ.get(ENV_TEMPLATES) or PACKAGED_TEMPLATES)
     if not (folder / "sweep.sub.j2").is_file():
+        source = f"${ENV_TEMPLATES}" if os.environ.get(ENV_TEMPLATES) else "the installed package"
         raise DmsweepError(
-            f"templates not found in {folder}: run from a checkout of dmsweep (pip install -e .) "
-            f"or set {ENV_TEMPLATES} to its templates/ folder"
+            f"templates not found in {folder} ({source}): expected sweep.sub.j2 there; "
+            f"reinstall dmsweep or point {ENV_TEMPLATES} at a copy of its templates folder"
         )
     return folder
 

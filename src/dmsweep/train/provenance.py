@@ -23,7 +23,7 @@ from dmsweep.core.gitinfo import ENV_GIT_COMMIT, git_commit  # noqa: F401 (re-ex
 
 ENV_BATCH_ID = "DMSWEEP_BATCH_ID"
 ENV_JOB_AD = "_CONDOR_JOB_AD"
-LIBRARIES = ("tensorflow", "keras", "spektral", "numpy", "scipy", "pandas")
+LIBRARIES = ("tensorflow", "tf-keras", "spektral", "numpy", "scipy", "pandas")
 
 _AD_LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*?)\s*$")
 

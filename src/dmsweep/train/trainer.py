@@ -10,10 +10,6 @@ in the job's folder, and the next config runs.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import logging
 import random
 import resource
@@ -26,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
-from tensorflow import keras
 
+from dmsweep._tf import keras, tf
 from dmsweep.config import RANDOM_SPLIT, GCNParams, TrainConfig
 from dmsweep.core.results import is_valid_result
 from dmsweep.data import Dataset, Split, encoding_table, load_dataset, make_split, residue_graph
