@@ -11,7 +11,7 @@ from importlib.metadata import version
 import pytest
 from condor_pool import condor_pool  # noqa: F401 (a fixture)
 
-from dmsweep._tf import START_UP_NOISE, keras, quiet_import, tf
+from dmsweep._tf import START_UP_NOISE, _not_noise, keras, quiet_import, tf
 from dmsweep.config import LinearParams
 from dmsweep.data import encoding_table
 from dmsweep.models import ModelInputs, build_model
@@ -100,6 +100,16 @@ def test_only_start_up_noise_is_dropped(level: str, kept: str) -> None:
         assert done.stderr.endswith(kept)
     else:
         assert done.stderr == kept
+
+
+CUINIT = "E0000 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)\n"
+NO_DRIVER = "I0000 cudart_stub.cc:31] Could not find cuda drivers on your machine\n"
+
+
+def test_a_failed_cuinit_is_noise_only_where_there_is_no_driver() -> None:
+    """On a GPU node whose driver TensorFlow found, a failing cuInit is a real problem."""
+    assert _not_noise(NO_DRIVER + CUINIT + "kept\n") == ["kept\n"]
+    assert _not_noise(CUINIT + "kept\n") == [CUINIT, "kept\n"]
 
 
 def test_quiet_import_returns_what_it_loads_and_raises_what_fails() -> None:

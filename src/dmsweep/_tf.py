@@ -36,6 +36,10 @@ START_UP_NOISE = re.compile(
     r"|TF-TRT Warning"
 )
 """Lines TensorFlow prints on import on a machine without a GPU; nothing a user can act on."""
+NO_DRIVER = "Could not find cuda drivers"
+CUINIT_FAILED = re.compile(r"failed call to cuInit")
+"""Printed when devices are first listed; expected (and dropped) only where TensorFlow found no
+CUDA driver at all. On a GPU node it is a real problem and gets through."""
 
 
 def _load_htcondor_first() -> None:
@@ -65,20 +69,28 @@ def quiet_import(load: Callable[[], Any]) -> Any:
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            kept = [
-                line
-                for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True)
-                if not START_UP_NOISE.search(line)
-            ]
+            kept = _not_noise(captured.read().decode("utf-8", "replace"))
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()
 
 
+def _not_noise(text: str) -> list[str]:
+    no_driver = NO_DRIVER in text
+    return [
+        line
+        for line in text.splitlines(keepends=True)
+        if not START_UP_NOISE.search(line) and not (no_driver and CUINIT_FAILED.search(line))
+    ]
+
+
 def _load() -> tuple[Any, Any]:
+    """Import TensorFlow and tf-keras, and list the devices (which tries CUDA once) while the
+    start-up lines are being captured."""
     import tensorflow
     import tf_keras
 
+    tensorflow.config.list_physical_devices()
     return tensorflow, tf_keras
 
 

@@ -29,6 +29,7 @@ from dmsweep._cli import (
 )
 from dmsweep._yaml import strict_json, strict_yaml
 from dmsweep.config import TrainConfig, all_flat_keys, check_sequence_length
+from dmsweep.core.processes import die_with_parent
 from dmsweep.data.source import DataSource
 from dmsweep.errors import ConfigError, OutputError
 
@@ -216,6 +217,7 @@ def _mapping(value: Any, source: str) -> Mapping[str, Any]:
 
 
 def _train(args: argparse.Namespace) -> int:
+    die_with_parent()  # under run-local: never outlive the batch that started this process
     jobs = load_jobs(args.config, args.overrides)
     configs = [j.config for j in jobs if j.queued_id in (None, j.config.job_id)]
     mismatched = [j for j in jobs if j.queued_id not in (None, j.config.job_id)]

@@ -107,7 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     local = commands.add_parser("run-local", help="run the jobs here, without a pool, N at a time")
     local.add_argument("run_dir", type=Path, metavar="RUN")
-    local.add_argument("-j", "--jobs", type=int, default=1, help="batches at once (default 1)")
+    local.add_argument(
+        "-j",
+        "--jobs",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="batches at once (default 1)",
+    )
     local.add_argument("--no-progress", action="store_true", help="no progress bar")
     local.set_defaults(run=_run_local)
     return parser
@@ -172,12 +179,16 @@ def _resubmit(args: argparse.Namespace) -> int:
 
 
 def _run_local(args: argparse.Namespace) -> int:
-    from dmsweep.run_builder.local import run_local
+    from dmsweep.run_builder.local import Interrupted, run_local
     from dmsweep.run_builder.run import Run
     from dmsweep.run_builder.status import format_status, run_status
 
     run = Run.open(args.run_dir)
-    run_local(run, jobs=args.jobs, log=_err, progress=not args.no_progress)
+    try:
+        run_local(run, jobs=args.jobs, log=_err, progress=not args.no_progress)
+    except Interrupted as stopped:
+        _err(f"run_builder run-local: {stopped}")
+        return 128 + stopped.signum
     status = run_status(run)
     for line in format_status(status, name=run.name):
         print(line)

@@ -163,7 +163,11 @@ def train_one(
     try:
         job = _Job(config, folder, cache, base, threads, options.verbose)
         error = job.run()
-        path = folder.publish()
+        if error is not None and is_valid_result(final, job_id):  # a failed --force retrain
+            error += f"; the retrain failed, so the earlier valid result in {final} is kept"
+            path = final
+        else:
+            path = folder.publish()
     finally:
         folder.discard()
     data_error = isinstance(job.failure, DataError)
