@@ -106,6 +106,30 @@ def test_invalid_variant_in_a_file_names_the_line(jobs, data_dir, tmp_path, caps
     assert code == 2 and "missing column 'variant'" in err
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "words"),
+    [
+        ("v.txt", "variant\nK131R,L133P\n", "line 2: 2 fields, the header has 1"),
+        ("v.csv", "variant\nA108D\nK131R,L133P,Y141N\n", "line 3: 3 fields, the header has 1"),
+        ("v.csv", "variant,note\nK131R,L133P,x\n", "line 2: 3 fields, the header has 2"),
+        ("v.txt", "A108D\nK131R L133P\n", "line 2"),
+        ("v.txt", "A108D\nK131R;L133P\n", "line 2"),
+    ],
+)
+def test_an_ambiguous_file_is_refused_naming_the_line(
+    jobs, data_dir, tmp_path, capsys, name, text, words
+) -> None:
+    """Each line must be exactly one variant: an unquoted comma-joined variant under a header
+    was scored as its first mutation only."""
+    given = tmp_path / name
+    given.write_text(text)
+    code, out, err = run(
+        [str(jobs["linear"]), "--file", str(given), "--data-dir", str(data_dir)], capsys
+    )
+    assert code == 2 and out == "", err
+    assert f"{given}, {words}" in err and err.count("\n") == 1
+
+
 def test_job_folder_errors(jobs, data_dir, tmp_path, capsys) -> None:
     code, _, err = run([str(tmp_path / "nope"), "A108D"], capsys)
     assert code == 2 and "job folder not found" in err

@@ -186,6 +186,13 @@ def _variants_from_table(path: Path, lines: list[str], delimiter: str) -> Varian
     reader = csv.DictReader(lines, delimiter=delimiter)
     variants = []
     for number, row in enumerate(reader, start=2):
+        if None in row:  # more fields than the header: the rest would be dropped silently
+            fields = len(reader.fieldnames or []) + len(row[None])
+            raise DataError(
+                f"{path}, line {number}: {fields} fields, the header has "
+                f"{len(reader.fieldnames or [])}; quote a variant that holds commas "
+                '("K131R,L133P") or write one variant per line without a header'
+            )
         value = (row.get(VARIANT_COLUMN) or "").strip()
         if not value and not any((v or "").strip() for v in row.values()):
             raise DataError(f"{path}, line {number}: empty line")
