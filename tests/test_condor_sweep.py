@@ -17,7 +17,7 @@ import pytest
 from condor_pool import condor_pool  # noqa: F401  (a fixture)
 from run_specs import SMALL_SPLIT, WEIRD_SPLIT, weird_data_dir, write_spec
 
-from dmsweep.core.events import PERSONAL_CONFIG, read_condor_records
+from dmsweep.core.events import PERSONAL_CONFIG, htcondor_bindings, read_condor_records
 from dmsweep.core.results import is_valid_result
 from dmsweep.core.submissions import read_submissions
 from dmsweep.jobfiles import JobPaths
@@ -199,3 +199,35 @@ def test_held_removed_and_failed_jobs_are_reported_and_resubmitted(tmp_path, dat
         submissions[1].cluster
     }
     assert records["b000004"].cluster == cluster
+
+
+def test_a_throttled_cluster_is_never_queued_twice(tmp_path, data_dir):
+    """max_materialize 1: the job factory holds 3 of 4 jobs back. While it lives, status counts
+    them idle and resubmit leaves them alone; once the cluster is removed they are missing
+    (no event of theirs will ever come) and resubmit queues them again."""
+    spec = write_spec(
+        tmp_path / "throttled.yaml",
+        models={"linear": {"fixed": {"split": "random", "max_variants": 2000}}},
+        replicates={"seed": [1, 2, 3, 4]},
+        trainings_per_job=1,
+        submit={"max_idle": 1, "max_materialize": 1},
+    )
+    root = build_run(spec, BuildOptions(runs_dir=tmp_path / "runs", data_dir=data_dir, name="t"))
+    run = Run.open(root)
+    cluster = submit_run(run, preflight=False).cluster
+    queued = condor.queued_jobs([cluster])
+    assert sorted(j.status for j in queued).count(condor.UNMATERIALISED) == 3, queued
+    plan = resubmit(run, dry_run=True, log=print)
+    assert plan.lines == () and plan.live == 4
+    counts = run_status(run).counts()
+    assert counts["idle"] + counts["running"] + counts["done"] == 4, counts
+
+    schedd = htcondor_bindings().Schedd()
+    schedd.act(htcondor_bindings().JobAction.Remove, f"ClusterId == {cluster}", reason="test")
+    status = _wait(run, lambda s: s.finished, timeout_s=120)
+    counts = status.counts()
+    assert counts["idle"] == counts["running"] == 0, counts
+    missing = [t for t in status.trainings if t.state == "missing"]
+    assert len(missing) >= 3 and all("was removed" in t.detail for t in missing), missing
+    plan = resubmit(run, dry_run=True, log=print)
+    assert plan.live == 0 and plan.trainings == len(missing)

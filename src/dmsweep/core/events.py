@@ -36,6 +36,7 @@ EVENT_NAMES = {
     "JOB_ABORTED": "aborted",
     "SHADOW_EXCEPTION": "shadow_exception",
     "JOB_RECONNECT_FAILED": "reconnect_failed",
+    "CLUSTER_REMOVE": "cluster_removed",
 }
 """The job events the run builder reads, by their htcondor2.JobEventType name."""
 
@@ -125,12 +126,25 @@ def read_condor_records(run_dir: Path) -> dict[str, CondorRecord]:
     }
     started: dict[tuple[int, int], float] = {}
     for event in read_events(paths.events_log):
+        if event.kind == "cluster_removed":
+            _factory_ended(records, event)
+            continue
         key = (event.cluster, event.proc)
         record = records.get(key)
         if record is None:
             continue
         records[key] = _apply(record, event, started)
     return {batch: records[key] for batch, key in latest.items()}
+
+
+def _factory_ended(records: dict[tuple[int, int], CondorRecord], event: Event) -> None:
+    """A cluster's job factory (max_idle / max_materialize) is gone, removed or done: the procs
+    it never materialised (from NextProcId on) will never run. Until then they count as idle,
+    though no event of theirs is in the log."""
+    first = int(event.attrs.get("NextProcId", 0))
+    for key, record in records.items():
+        if key[0] == event.cluster and key[1] >= first:
+            records[key] = replace(record, state="aborted")
 
 
 def _apply(

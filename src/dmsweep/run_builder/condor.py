@@ -34,6 +34,9 @@ JOB_STATUS = {
     7: "idle",
 }
 """HTCondor JobStatus -> our word (6 is transferring output, 7 suspended)."""
+UNMATERIALISED = "unmaterialised"
+"""A proc the cluster's job factory (max_idle / max_materialize) has not made a job of yet: it
+will run while the factory lives, and cannot be removed on its own."""
 
 
 @dataclass(frozen=True)
@@ -103,22 +106,29 @@ def submit(run_dir: Path, lines: Sequence[QueueLine], *, preflight: bool = False
 
 
 def queued_jobs(clusters: Sequence[int]) -> list[QueuedJob]:
-    """Jobs of these clusters the schedd still holds."""
+    """Jobs of these clusters the schedd still holds, and the procs their live job factories
+    have yet to materialise (status `UNMATERIALISED`)."""
     if not clusters:
         return []
     constraint = " || ".join(f"ClusterId == {int(c)}" for c in sorted(set(clusters)))
     projection = [
         "ClusterId", "ProcId", "JobStatus", "HoldReason", "HoldReasonCode",
         "HoldReasonSubCode", "RequestMemory", "RequestDisk",
+        "JobMaterializeNextProcId", "TotalSubmitProcs",
     ]  # fmt: skip
     try:
-        ads = _schedd().query(constraint=constraint, projection=projection)
+        ads = _schedd().query(
+            constraint=constraint, projection=projection, opts=_htcondor().QueryOpt.IncludeClusterAd
+        )
     except SchedulerError:
         raise
     except Exception as err:
         raise SchedulerError(f"querying the schedd failed: {_one_line(err)}") from None
     jobs = []
     for ad in ads:
+        if "ProcId" not in ad:  # a cluster ad: its factory's procs still to come
+            jobs.extend(_unmaterialised(ad))
+            continue
         disk = ad.get("RequestDisk")
         jobs.append(
             QueuedJob(
@@ -133,6 +143,18 @@ def queued_jobs(clusters: Sequence[int]) -> list[QueuedJob]:
             )
         )
     return jobs
+
+
+def _unmaterialised(cluster_ad: Any) -> list[QueuedJob]:
+    first = _int_or_none(cluster_ad.get("JobMaterializeNextProcId"))
+    total = _int_or_none(cluster_ad.get("TotalSubmitProcs"))
+    if first is None or total is None:  # not a factory cluster
+        return []
+    cluster = int(cluster_ad["ClusterId"])
+    return [
+        QueuedJob(cluster, proc, UNMATERIALISED, None, None, None, None, None)
+        for proc in range(first, total)
+    ]
 
 
 def remove(job_ids: Sequence[tuple[int, int]], reason: str) -> None:

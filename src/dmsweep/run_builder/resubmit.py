@@ -1,7 +1,8 @@
 """`run_builder resubmit RUN`: queue again exactly the trainings that have no valid result.
 
-1. Ask the schedd which jobs of this run it still holds. Trainings of idle or running jobs are
-   left alone (they will finish), so resubmitting twice never duplicates work.
+1. Ask the schedd which jobs of this run it still holds, and which procs the job factories of
+   throttled clusters have yet to materialise. Trainings of idle, running or unmaterialised
+   jobs are left alone (they will run), so resubmitting twice never duplicates work.
 2. Held jobs are removed; a job held for memory or disk asks for twice as much when it goes
    back (`--requeue-idle` also removes idle jobs and queues their trainings again).
 3. Every other training without valid results (failed, removed, never ran, lost) goes back in

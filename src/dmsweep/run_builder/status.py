@@ -3,7 +3,8 @@
 A training is
 - done      its results/<job_id>/ holds valid results;
 - running / idle / held   its batch's latest job (which includes it) is in that state
-            (an evicted job waiting to run again counts as idle);
+            (an evicted job waiting to run again counts as idle, and so does a proc a throttled
+            cluster's job factory has not materialised yet, until the cluster is removed);
 - failed    its folder holds error.json (and no job is about to retry it);
 - missing   anything else: never submitted, its job was removed, or the job ended without
             leaving a result for it.
