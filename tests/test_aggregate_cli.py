@@ -133,11 +133,11 @@ def test_second_run_reads_only_new_folders_and_writes_the_same_csv(tmp_path: Pat
         ),
     ],
 )
-def test_nothing_to_aggregate_exits_1_with_one_line(tmp_path: Path, capsys, setup, message) -> None:
+def test_nothing_to_aggregate_exits_2_with_one_line(tmp_path: Path, capsys, setup, message) -> None:
     target = tmp_path / "results"
     setup(target)
     code, out, err = run_cli(capsys, target)
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""
     assert err.startswith("aggregate: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "summary").exists()
 
@@ -146,14 +146,14 @@ def test_an_unwritable_output_is_one_line(tmp_path: Path, capsys) -> None:
     make_results(tmp_path / "results", 3)
     (tmp_path / "taken").write_text("a file where the output folder should go")
     code, _, err = run_cli(capsys, tmp_path / "results", "-o", tmp_path / "taken")
-    assert code == 1
+    assert code == 2
     assert err.startswith("aggregate: cannot write the summary:") and err.count("\n") == 1
 
 
 def test_unknown_metric_names_the_choices(tmp_path: Path, capsys) -> None:
     make_results(tmp_path / "results", 6)
     code, _, err = run_cli(capsys, tmp_path / "results", "--select-metric", "tune_rmse")
-    assert code == 1
+    assert code == 2
     assert "--select-metric tune_rmse: not a metric" in err and "tune_mse" in err
 
 

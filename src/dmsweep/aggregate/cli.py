@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dmsweep import __version__
+from dmsweep._cli import EXIT_ERROR, positive_int
 from dmsweep.aggregate.pipeline import DEFAULT_METRIC, REPORT, aggregate
 from dmsweep.aggregate.selection import DEFAULT_SELECT_METRIC
 from dmsweep.errors import DmsweepError
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-j",
         "--jobs",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="worker processes for reading folders and drawing plots (default: the CPUs "
         "available, at most 8, where the work is large enough: 4,000+ folders to read on "
@@ -96,10 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except DmsweepError as err:
         print(f"aggregate: {err}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except OSError as err:  # the output folder cannot be written
         print(f"aggregate: cannot write the summary: {err}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     seconds = result.seconds
     print(
         f"read {result.n_read} job folder(s), {result.n_cached} unchanged from the cache, "

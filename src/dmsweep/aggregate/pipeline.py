@@ -89,7 +89,6 @@ def aggregate(
             f"{results}: no job folders to aggregate (expected {results}/<job_id>/ with "
             f"{CONFIG} and {METRICS}; see docs/job-contract.md)"
         )
-    out.mkdir(parents=True, exist_ok=True)
     clock.lap("read")
 
     records, copies = collect.mark_copies(collection.records)
@@ -103,6 +102,7 @@ def aggregate(
     summary = table.summary_table(records, keys, results, run)
     failure_rows = failures.failure_table(states, records, keys, run)
     _check_metrics(summary, keys, metric=metric, select_metric=select_metric)
+    out.mkdir(parents=True, exist_ok=True)  # only once the input is known to be good
     configs = selection.configurations(summary, keys, metric=select_metric)
     best = selection.best_per_model(summary, keys, metric=select_metric, configs=configs)
 

@@ -64,6 +64,7 @@ def expand(
         fixed, combos = _block_combos(
             spec, block, shared_points, dataset or spec.dataset, applied, (total, max_trainings)
         )
+        _check_room(spec, block, len(combos), (total, max_trainings))  # a block without axes
         total += len(combos)
         configs = _Configs(fixed, block.where)
         for combo in combos:
