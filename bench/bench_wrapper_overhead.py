@@ -66,7 +66,7 @@ def main() -> int:
             built = time.perf_counter() - started
             runs = [_one(run) for _ in range(args.repeat)]
             rows[strategy] = {p: statistics.median(r[p] for r in runs) for p in PHASES}
-            size = run.manifest["environment"]["size_bytes"] / 1e6
+            size = run.manifest.environment.size_bytes / 1e6
             print(
                 f"{strategy}: build {built:.1f} s (environment {size:.0f} MB), "
                 + ", ".join(f"{p} {rows[strategy][p]:.1f} s" for p in PHASES),

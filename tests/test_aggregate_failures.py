@@ -170,7 +170,7 @@ def test_a_broken_jobs_csv_is_a_warning(tmp_path: Path) -> None:
     RunPaths(run_dir).jobs_csv.write_text("id,batch\nx,y\n")
     info = read_run_info(run_dir)
     assert info.jobs.empty
-    assert "no job_id column" in info.warnings[0]
+    assert "no job_id or batch_id column in the header" in info.warnings[0]
     RunPaths(run_dir).jobs_csv.write_text("job_id,batch_id\na-0123456789ab,b1\nshort\n")
     info = read_run_info(run_dir)
     assert list(info.jobs.index) == ["a-0123456789ab"]

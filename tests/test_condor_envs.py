@@ -35,11 +35,11 @@ def test_environment_passes_preflight_in_the_pool(tmp_path, data_dir, strategy):
     )
     options = BuildOptions(runs_dir=tmp_path / "runs", data_dir=data_dir, name="env")
     run = Run.open(build_run(spec, options))
-    env = run.manifest["environment"]
-    (env_file,) = env["files"]
+    env = run.manifest.environment
+    (env_file,) = env.files
     linked = run.paths.root / env_file
     assert linked.is_symlink() or linked.stat().st_nlink >= 2  # a link to the cache, not a copy
-    assert {"tensorflow", "spektral", "numpy", "pandas"} <= {p.lower() for p in env["packages"]}
+    assert {"tensorflow", "spektral", "numpy", "pandas"} <= {p.lower() for p in env.packages}
 
     run_preflight(run, timeout_s=600, log=print)
     report = json.loads((run.paths.preflight / "preflight.json").read_text())
@@ -56,4 +56,4 @@ def test_environment_passes_preflight_in_the_pool(tmp_path, data_dir, strategy):
     assert not list(run.paths.results.iterdir())  # preflight never writes results
 
     second = build_run(spec, BuildOptions(runs_dir=tmp_path / "runs", data_dir=data_dir, name="b"))
-    assert json.loads((second / "manifest.json").read_text())["environment"]["key"] == env["key"]
+    assert json.loads((second / "manifest.json").read_text())["environment"]["key"] == env.key

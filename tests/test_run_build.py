@@ -38,14 +38,14 @@ def _build(spec: Path, runs: Path, data_dir: Path, name: str = "run") -> Path:
 def _normalised(text: str, run: Run) -> str:
     manifest = run.manifest
     replacements = {
-        manifest["created"]: "<CREATED>",
-        manifest["version"]: "<VERSION>",
-        manifest["spec_path"]: "<SPEC_PATH>",
+        manifest.created: "<CREATED>",
+        manifest.version: "<VERSION>",
+        manifest.spec_path: "<SPEC_PATH>",
     }
-    if manifest["environment"]["python"].startswith("/"):  # shared: this machine's venv
-        replacements[manifest["environment"]["python"]] = "<PYTHON>"
-    if manifest["git_commit"]:
-        replacements[manifest["git_commit"]] = "<COMMIT>"
+    if manifest.environment.python.startswith("/"):  # shared: this machine's venv
+        replacements[manifest.environment.python] = "<PYTHON>"
+    if manifest.git_commit:
+        replacements[manifest.git_commit] = "<COMMIT>"
     for old, new in replacements.items():
         text = text.replace(old, new)
     return text
@@ -118,15 +118,15 @@ def test_run_folder_contents(tmp_path, data_dir):
     assert {r["job_id"]: int(r["seed"]) for r in rows} == {j: c["seed"] for j, c in queued.items()}
     # only the data the trainings read (random splits: no split files), with checksums
     manifest = run.manifest
-    assert set(manifest["data"]) == {
+    assert set(manifest.data) == {
         "avgfp/avgfp.tsv",
         "avgfp/avgfp_rosetta_model.pdb",
         "aaindex/pca-19.npy",
     }
-    for rel, checksum in manifest["data"].items():
+    for rel, checksum in manifest.data.items():
         digest = hashlib.sha256((root / "data" / rel).read_bytes()).hexdigest()
         assert checksum == f"sha256:{digest}"
-    assert manifest["trainings"] == 4 and manifest["batches"] == 2
+    assert manifest.trainings == 4 and manifest.batches == 2
     readme = (root / "README.md").read_text()
     for text in (
         "run_builder submit",
@@ -146,7 +146,7 @@ def test_published_split_brings_only_its_files(tmp_path, data_dir):
         replicates={"seed": [1]},
     )
     run = Run.open(_build(spec, tmp_path / "runs", data_dir))
-    split_files = sorted(r for r in run.manifest["data"] if "/splits/" in r)
+    split_files = sorted(r for r in run.manifest.data if "/splits/" in r)
     assert split_files == [
         f"avgfp/splits/main_replicates/standard_rep_1/{name}"
         for name in ("test.txt", "train.txt", "tune.txt")
@@ -188,7 +188,7 @@ def test_cli_prints_the_run_folder_last_and_dry_run_writes_nothing(tmp_path, dat
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert Path(last).parent == runs
     assert re.fullmatch(r"tiny-\d{8}-\d{6}", Path(last).name)
-    assert Run.open(last).manifest["trainings"] == 4
+    assert Run.open(last).manifest.trainings == 4
 
 
 def test_cli_bad_spec_is_one_line(tmp_path, capsys):

@@ -120,8 +120,8 @@ def test_a_good_tarball_unpacks_and_runs(tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("DMSWEEP_FAKE_PYTHON_LOG", str(log))
     monkeypatch.setattr("dmsweep.run_builder.local.PASSED_ENV", ("PATH", "DMSWEEP_FAKE_PYTHON_LOG"))
     run = build(tmp_path, data_dir, monkeypatch, interpreter(), "good")
-    recorded = run.manifest["environment"]["sha256"]
-    env_file = run.paths.root / run.manifest["environment"]["files"][0]
+    recorded = run.manifest.environment.sha256
+    env_file = run.paths.root / run.manifest.environment.files[0]
     assert recorded == hashlib.sha256(env_file.read_bytes()).hexdigest()
     assert recorded in (run.paths.wrapper).read_text()
     outcome = run_batch(run, run.queue[0].with_configs(run.queue[0].configs[:1]))
@@ -134,7 +134,7 @@ def test_an_environment_file_changed_after_the_build_is_refused(tmp_path, data_d
     monkeypatch.setenv("DMSWEEP_FAKE_PYTHON_LOG", str(log))
     monkeypatch.setattr("dmsweep.run_builder.local.PASSED_ENV", ("PATH", "DMSWEEP_FAKE_PYTHON_LOG"))
     run = build(tmp_path, data_dir, monkeypatch, interpreter(), "swapped")
-    env_file = run.paths.root / run.manifest["environment"]["files"][0]
+    env_file = run.paths.root / run.manifest.environment.files[0]
     env_file.unlink()  # a hard link into the cache: replace, do not edit in place
     tarball(env_file, [*interpreter(), member("python/extra", data=b"not built by us")])
     outcome = run_batch(run, run.queue[0])

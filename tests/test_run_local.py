@@ -53,7 +53,7 @@ def test_run_local_end_to_end(tmp_path, data_dir, monkeypatch, capsys):
         assert len(history) == 1 + 2  # header + max_epochs
         provenance = json.loads(job.provenance.read_text())
         assert provenance["condor"]["batch"] == run.batch_of[job_id]
-        assert provenance["git_commit"] == run.manifest["git_commit"]
+        assert provenance["git_commit"] == run.manifest.git_commit
     splits = {
         json.loads(JobPaths(run.paths.results / j).config.read_text())["split"] for j in job_ids
     }

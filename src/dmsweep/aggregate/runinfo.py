@@ -8,7 +8,6 @@ batch's record, so `condor_wall_time_s` and `condor_memory_mb` describe the whol
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,9 @@ from typing import Any
 
 import pandas as pd
 
+from dmsweep.core.jobscsv import read_jobs_csv
 from dmsweep.core.runfiles import RunPaths
+from dmsweep.errors import DmsweepError
 
 CONDOR_FIELDS = (
     ("cluster", "condor_cluster"),
@@ -105,25 +106,11 @@ def read_run_info(run_dir: Path) -> RunInfo:
 
 
 def _read_jobs_csv(path: Path, warnings: list[str]) -> pd.DataFrame:
-    empty = pd.DataFrame(columns=["batch_id"], index=pd.Index([], name="job_id"))
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        warnings.append(f"{path} not read: {err}")
-        return empty
-    if not rows or "job_id" not in rows[0]:
-        warnings.append(f"{path}: no job_id column in the header; the job list is ignored")
-        return empty
-    header = rows[0]
-    width = len(header)
-    bad = [i + 2 for i, row in enumerate(rows[1:]) if len(row) != width]
-    if bad:
-        lines = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
-        warnings.append(f"{path}: {len(bad)} rows with a wrong number of fields (lines {lines})")
-    good = [row for row in rows[1:] if len(row) == width]
-    jobs = pd.DataFrame(good, columns=header, dtype=object)
-    if jobs["job_id"].duplicated().any():
-        warnings.append(f"{path}: duplicated job ids; the first row of each is used")
-        jobs = jobs.drop_duplicates("job_id")
+        table = read_jobs_csv(path)
+    except DmsweepError as err:
+        warnings.append(f"{err}; the job list is ignored")
+        return pd.DataFrame(columns=["batch_id"], index=pd.Index([], name="job_id"))
+    warnings.extend(table.problems)
+    jobs = pd.DataFrame(list(table.rows), columns=list(table.header), dtype=object)
     return jobs.set_index("job_id")

@@ -35,11 +35,11 @@ import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import ClassVar, Protocol
 
+from dmsweep.core.runmanifest import EnvRef
 from dmsweep.errors import ConfigError, DmsweepError
 from dmsweep.run_builder.escaping import refuse_control
 from dmsweep.run_builder.spec import ENV_STRATEGIES, EnvironmentSpec
@@ -84,36 +84,6 @@ GLIBC_LIBS = re.compile(
 )
 """Libraries that come with glibc on every node: never bundled."""
 LEFT_OUT_STDLIB = ("site-packages", "test", "idlelib", "tkinter", "turtledemo", "ensurepip")
-
-
-@dataclass(frozen=True)
-class EnvRef:
-    """A prepared environment, as the run folder's manifest and templates see it."""
-
-    strategy: str
-    python: str = "python3"
-    """The interpreter the wrapper runs: a path inside the unpacked tarball, an absolute path
-    for `shared`, a command name otherwise."""
-    python_version: str = f"{sys.version_info.major}.{sys.version_info.minor}"
-    files: tuple[str, ...] = ()
-    """Run-folder paths the job needs in its scratch folder (transferred by HTCondor)."""
-    image: str | None = None
-    key: str | None = None
-    cache_path: str | None = None
-    size_bytes: int = 0
-    link: str = "none"
-    """How `files` reference the cache: hardlink, symlink or none."""
-    sha256: str | None = None
-    """Checksum of the environment file, recorded at build time; the wrapper checks it before
-    unpacking."""
-    packages: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def file_name(self) -> str | None:
-        return Path(self.files[0]).name if self.files else None
-
-    def to_manifest(self) -> dict[str, object]:
-        return asdict(self) | {"files": list(self.files)}
 
 
 class Strategy(Protocol):

@@ -7,7 +7,6 @@ again if anything fails while it is being written.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import sys
@@ -25,17 +24,16 @@ from dmsweep.core.gitinfo import git_commit
 from dmsweep.core.queuefile import QUEUE_VARS
 from dmsweep.core.results import is_valid_result
 from dmsweep.core.runfiles import RunPaths
+from dmsweep.core.runmanifest import RunManifest
 from dmsweep.data.source import DataSource
 from dmsweep.errors import ConfigError, OutputError
 from dmsweep.run_builder.datafiles import gather, link_or_copy
-from dmsweep.run_builder.environments import JOB_IMPORTS, EnvRef, prepare_environment
+from dmsweep.run_builder.environments import JOB_IMPORTS, prepare_environment
 from dmsweep.run_builder.expand import MAX_TRAININGS, PlannedBatch, PlannedTraining
 from dmsweep.run_builder.joblist import write_job_list
 from dmsweep.run_builder.plan import SweepPlan, plan_file
 from dmsweep.run_builder.render import render
-from dmsweep.run_builder.spec import SweepSpec
 
-MANIFEST_FORMAT = 1
 REUSED_BATCH = "reused"
 """jobs.csv batch_id of a training whose valid results were linked in from an earlier run."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -142,42 +140,37 @@ def _write(
     version, commit, dirty = _copy_code(paths / runfiles.CODE)
     env = prepare_environment(spec.environment, paths / runfiles.ENV, cache_dir=options.cache_dir)
 
-    models = Counter(t.config.model for t in trainings)
-    run = {
-        "name": paths.root.name,
-        "created": now.isoformat(timespec="seconds"),
-        "version": version,
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "spec_file": spec.path.name,
-        "spec_path": str(spec.path.resolve()),
-        "description": spec.description,
-        "trainings": len(trainings),
-        "reused": len(reused),
-        "queued": sum(len(b.trainings) for b in batches),
-        "batches": len(batches),
-        "models": dict(models),
-        "preflight": spec.preflight,
-    }
-    context = _template_context(run, env, requirements, spec)
+    manifest = RunManifest(
+        name=paths.root.name,
+        created=now.isoformat(timespec="seconds"),
+        created_utc=now.astimezone(UTC).isoformat(timespec="seconds"),
+        version=version,
+        git_commit=commit,
+        git_dirty=dirty,
+        spec_file=spec.path.name,
+        spec_path=str(spec.path.resolve()),
+        description=spec.description,
+        trainings=len(trainings),
+        reused=len(reused),
+        queued=sum(len(b.trainings) for b in batches),
+        batches=len(batches),
+        models=dict(Counter(t.config.model for t in trainings)),
+        preflight=spec.preflight,
+        python=sys.version.split()[0],
+        environment=env,
+        data=checksums,
+        requirement_classes=tuple(requirements),
+        queue_vars=tuple(QUEUE_VARS),
+        max_idle=spec.max_idle,
+        max_materialize=spec.max_materialize,
+        reused_from=tuple(sorted({str(p.parent.parent.resolve()) for p in reused.values()})),
+    )
+    context = _template_context(manifest)
     paths.submit_file.write_text(render("sweep.sub.j2", **context))
     paths.wrapper.write_text(render("run_job.sh.j2", **context))
     paths.wrapper.chmod(0o755)
     (paths / runfiles.README).write_text(render("README.md.j2", **context))
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        **run,
-        "created_utc": now.astimezone(UTC).isoformat(timespec="seconds"),
-        "python": sys.version.split()[0],
-        "environment": env.to_manifest(),
-        "data": checksums,
-        "requirement_classes": requirements,
-        "queue_vars": list(QUEUE_VARS),
-        "max_idle": spec.max_idle,
-        "max_materialize": spec.max_materialize,
-        "reused_from": sorted({str(p.parent.parent.resolve()) for p in reused.values()}),
-    }
-    paths.manifest.write_text(json.dumps(manifest, indent=2) + "\n")
+    paths.manifest.write_text(manifest.to_json())
 
 
 def template_files() -> dict[str, str]:
@@ -199,10 +192,9 @@ def template_files() -> dict[str, str]:
     }
 
 
-def _template_context(
-    run: dict[str, Any], env: EnvRef, requirements: list[str], spec: SweepSpec
-) -> dict[str, Any]:
+def _template_context(run: RunManifest) -> dict[str, Any]:
     files = template_files()
+    env = run.environment
     transfer = [files["code"], files["data"], *env.files]
     return {
         "run": run,
@@ -210,9 +202,9 @@ def _template_context(
         "files": files,
         "transfer_input": transfer,
         "scratch_inputs": [*transfer[:2], *(Path(f).name for f in env.files)],
-        "requirement_classes": requirements,
-        "max_idle": spec.max_idle,
-        "max_materialize": spec.max_materialize,
+        "requirement_classes": list(run.requirement_classes),
+        "max_idle": run.max_idle,
+        "max_materialize": run.max_materialize,
         "queue_vars": QUEUE_VARS,
         "imports": list(JOB_IMPORTS),
     }

@@ -272,7 +272,7 @@ def run_batch(
         # environment file's members) can change the code every later batch runs
         shutil.copytree(paths.root / runfiles.CODE, scratch / runfiles.CODE, symlinks=True)
         (scratch / runfiles.DATA).symlink_to(paths.root / runfiles.DATA)
-        for rel in run.manifest.get("environment", {}).get("files", []):
+        for rel in run.manifest.environment.files:
             (scratch / Path(rel).name).symlink_to((paths.root / rel).resolve())
         stem = f"{line.batch_id}.local"
         out_log, err_log = paths.logs / f"{stem}.out", paths.logs / f"{stem}.err"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,10 +9,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from dmsweep.core.jobscsv import read_jobs_csv
 from dmsweep.core.logs import stderr_tails
 from dmsweep.core.queuefile import QueueLine, read_queue
 from dmsweep.core.results import Verdict, judge_folder
 from dmsweep.core.runfiles import RunPaths
+from dmsweep.core.runmanifest import RunManifest
 from dmsweep.errors import DmsweepError
 
 PREFLIGHT_BATCH = "preflight"
@@ -39,20 +39,16 @@ class Run:
         return self.paths.root.name
 
     @cached_property
-    def manifest(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.paths.manifest.read_text())
-        except (OSError, ValueError) as err:
-            raise DmsweepError(f"{self.paths.manifest}: unreadable manifest: {err}") from None
+    def manifest(self) -> RunManifest:
+        return RunManifest.read(self.paths.manifest)
 
     @cached_property
     def batch_of(self) -> dict[str, str]:
         """job_id -> batch_id, in jobs.csv order (reused trainings included)."""
-        with open(self.paths.jobs_csv, newline="", encoding="utf-8") as stream:
-            reader = csv.reader(stream)
-            header = next(reader)
-            job, batch = header.index("job_id"), header.index("batch_id")
-            return {row[job]: row[batch] for row in reader if row}
+        table = read_jobs_csv(self.paths.jobs_csv)
+        if table.problems:  # a batch could be resubmitted twice, or a training forgotten
+            raise DmsweepError(f"{table.problems[0]}; rebuild the run folder or repair the file")
+        return table.batch_of()
 
     @cached_property
     def queue(self) -> list[QueueLine]:

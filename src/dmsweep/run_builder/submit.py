@@ -37,7 +37,7 @@ def submit_run(
     if not run.queue:
         log(f"{run.name}: nothing queued (every training has results already)")
         return None
-    if preflight if preflight is not None else bool(run.manifest.get("preflight")):
+    if preflight if preflight is not None else run.manifest.preflight:
         run_preflight(run, timeout_s=preflight_timeout_s, log=log)
     lines = run.queue
     cluster = condor.submit(run.paths.root, lines)
