@@ -165,7 +165,7 @@ BAD = {
     "missing dataset": ("name: t\nmodels: {linear: {}}\n", "dataset: missing (required)"),
     "unknown dataset": (
         "name: t\ndataset: avgpf\nmodels: {linear: {}}\n",
-        "dataset: unknown dataset 'avgpf': expected one of ['avgfp'] or in {data_dir}, "
+        "dataset: unknown dataset 'avgpf': expected one of ['avgfp']{in_data_dir}, "
         "or the path of a dataset card (.yaml)",
     ),
     "missing card file": (
@@ -244,7 +244,9 @@ def test_bad_spec_is_refused_with_one_line(tmp_path: Path, case: str) -> None:
         text = HEAD + text
     message = refused(tmp_path, text)
     if expected is not None:
-        assert message == expected.replace("{data_dir}", str(DataSource.resolve().data_dir))
+        local = DataSource.resolve().data_dir
+        where = f" or in {local}" if local is not None else " (no data directory given)"
+        assert message == expected.replace("{in_data_dir}", where)
 
 
 def test_unknown_split_names_the_closest_published_one(tmp_path: Path) -> None:
