@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from spektral.layers import GCSConv, GlobalAttnSumPool
 
-from dmsweep._tf import keras, tf
+from dmsweep._tf import csr_matmul, keras, tf
 
 PACKAGE = "dmsweep"
 
@@ -77,9 +77,11 @@ class _SharedGraphConvBase(GCSConv):
     """spektral's GCSConv (`A_hat X W_1 + X W_2 + b`) over one graph held in a weight.
 
     Features are *node-major*, (L, batch, F): then the product with the shared sparse
-    adjacency is one `sparse_dense_matmul` of (L, L) by (L, batch * F), a reshape away, with
-    no transpose per layer (measured fastest: bench/bench_speed.py). `kernel_1` weighs the
-    neighbour average, `kernel_2` the residue itself, as spektral names them.
+    adjacency is one sparse-dense product of (L, L) by (L, batch * F), a reshape away, with
+    no transpose per layer (measured fastest: bench/bench_speed.py), through TF's CSR kernel
+    (`dmsweep._tf.csr_matmul`: `tf.sparse.sparse_dense_matmul` is ~8x slower on TF 2.21).
+    `kernel_1` weighs the neighbour average, `kernel_2` the residue itself, as spektral names
+    them.
     """
 
     def __init__(
@@ -138,7 +140,7 @@ class _SharedGraphConvBase(GCSConv):
         shape = tf.shape(h)
         flat = tf.reshape(h, (self.num_nodes, -1))
         if self.sparse:
-            out = tf.sparse.sparse_dense_matmul(tf.sparse.from_dense(self.adjacency), flat)
+            out = csr_matmul(tf.sparse.from_dense(self.adjacency), flat)
         else:
             out = tf.matmul(self.adjacency, flat)
         return tf.reshape(out, shape)
