@@ -186,6 +186,20 @@ SPEC_CASES = [
     _spec("spec-fixed-list", _set("fixed", [1, 2]), "fixed"),
 ]
 
+BASE_SPEC_FILE = {"spec.yaml": yaml.safe_dump(BASE_SPEC)}
+
+
+def _build(case_id: str, words: str, *args: str, files: dict[str, str] | None = None) -> Case:
+    """`run_builder spec.yaml ARGS` with the valid base spec: the options are what is wrong."""
+    return Case(
+        f"build-{case_id}",
+        "run_builder",
+        ("spec.yaml", *args),
+        words,
+        {**BASE_SPEC_FILE, **(files or {})},
+    )
+
+
 FILE_CASES = [
     Case("spec-missing", "run_builder", ("nope.yaml",), "nope.yaml"),
     Case("spec-empty", "run_builder", ("spec.yaml",), "spec.yaml", {"spec.yaml": ""}),
@@ -219,41 +233,11 @@ FILE_CASES = [
         {"spec.yaml": "name: !!python/object/apply:os.system ['touch pwned']\n"},
     ),
     Case("spec-is-a-folder", "run_builder", ("folder",), "folder", {"folder/x": ""}),
-    Case(
-        "build-runs-dir-is-a-file",
-        "run_builder",
-        ("spec.yaml", "-o", "taken"),
-        "taken",
-        {"spec.yaml": yaml.safe_dump(BASE_SPEC), "taken": "a file"},
-    ),
-    Case(
-        "build-name-newline",
-        "run_builder",
-        ("spec.yaml", "--name", "x\ny"),
-        "name",
-        {"spec.yaml": yaml.safe_dump(BASE_SPEC)},
-    ),
-    Case(
-        "build-name-dotdot",
-        "run_builder",
-        ("spec.yaml", "--name", ".."),
-        "name",
-        {"spec.yaml": yaml.safe_dump(BASE_SPEC)},
-    ),
-    Case(
-        "build-max-trainings-0",
-        "run_builder",
-        ("spec.yaml", "--max-trainings", "0"),
-        "--max-trainings",
-        {"spec.yaml": yaml.safe_dump(BASE_SPEC)},
-    ),
-    Case(
-        "build-max-trainings-below",
-        "run_builder",
-        ("spec.yaml", "--max-trainings", "2"),
-        "trainings",
-        {"spec.yaml": yaml.safe_dump(BASE_SPEC)},
-    ),
+    _build("runs-dir-is-a-file", "taken", "-o", "taken", files={"taken": "a file"}),
+    _build("name-newline", "name", "--name", "x\ny"),
+    _build("name-dotdot", "name", "--name", ".."),
+    _build("max-trainings-0", "--max-trainings", "--max-trainings", "0"),
+    _build("max-trainings-below", "trainings", "--max-trainings", "2"),
     Case("status-not-a-run", "run_builder", ("status", "empty"), "empty", {"empty/x": ""}),
     Case("resubmit-missing", "run_builder", ("resubmit", "nope"), "nope"),
     Case("run-local-missing", "run_builder", ("run-local", "nope"), "nope"),
@@ -433,7 +417,7 @@ def _error_lines(err: str) -> list[str]:
 def test_the_table_is_large_and_the_base_spec_is_valid(tmp_path, data_dir, capsys) -> None:
     assert len(CASES) >= 100
     assert len({c.id for c in CASES}) == len(CASES), "case ids are unique"
-    _write(tmp_path, {"spec.yaml": yaml.safe_dump(BASE_SPEC)})
+    _write(tmp_path, BASE_SPEC_FILE)
     code = run_builder_main([str(tmp_path / "spec.yaml"), "--dry-run", "--data-dir", str(data_dir)])
     assert code == 0, capsys.readouterr().err
 

@@ -26,17 +26,17 @@ from typing import Any
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+NO_DRIVER = "Could not find cuda drivers"
 START_UP_NOISE = re.compile(
     r"Unable to register (cuDNN|cuFFT|cuBLAS) factory"
     r"|All log messages before absl::InitializeLog"
-    r"|Could not find cuda drivers"
+    rf"|{NO_DRIVER}"
     r"|oneDNN custom operations are on"
     r"|rebuild TensorFlow with the appropriate compiler flags"
     r"|This TensorFlow binary is optimized to use available CPU instructions"
     r"|TF-TRT Warning"
 )
 """Lines TensorFlow prints on import on a machine without a GPU; nothing a user can act on."""
-NO_DRIVER = "Could not find cuda drivers"
 CUINIT_FAILED = re.compile(r"failed call to cuInit")
 """Printed when devices are first listed; expected (and dropped) only where TensorFlow found no
 CUDA driver at all. On a GPU node it is a real problem and gets through."""

@@ -74,17 +74,13 @@ class _Stopper:
         self.signum = self.signum or signum
         with self.lock:
             groups = [p.pid for p in self.running]
-        for pid in groups:
-            _signal_group(pid, signal.SIGKILL if again else signal.SIGTERM)
         if again:
+            _signal_groups(groups, signal.SIGKILL)
             return
-        timer = threading.Timer(KILL_AFTER_S, self._kill, args=(groups,))
+        _signal_groups(groups, signal.SIGTERM)
+        timer = threading.Timer(KILL_AFTER_S, _signal_groups, args=(groups, signal.SIGKILL))
         timer.daemon = True
         timer.start()
-
-    def _kill(self, groups: list[int]) -> None:
-        for pid in groups:
-            _signal_group(pid, signal.SIGKILL)
 
     def launch(
         self, command: list[str], cwd: Path, env: dict[str, str], out: IO[str], err: IO[str]
@@ -107,9 +103,11 @@ class _Stopper:
                 self.running.discard(process)
 
 
-def _signal_group(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signum)
+def _signal_groups(leaders: list[int], signum: int) -> None:
+    """`signum` to the process group of each leader (a batch's wrapper); gone ones are skipped."""
+    for pid in leaders:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signum)
 
 
 def run_local(
