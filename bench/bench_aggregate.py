@@ -114,7 +114,8 @@ def main() -> int:
             make_results(results, args.n, faults=faults, rng_seed=0, n_predictions=50)
             print(f"made {args.n} job folders in {results} ({time.perf_counter() - start:.0f} s)")
         new_configs = synthetic_configs(args.new, seeds=(1000,), rng_seed=99)
-        for flat in new_configs:  # left by an earlier run with --keep
+        more_configs = synthetic_configs(args.new, seeds=(1001,), rng_seed=98)
+        for flat in new_configs + more_configs:  # left by an earlier run with --keep
             shutil.rmtree(results / flat["job_id"], ignore_errors=True)
         loop = [python, str(HERE), "--plain-loop", str(results)]
         run(loop)  # warm the page cache
@@ -155,7 +156,7 @@ def main() -> int:
         print(f"unchanged rerun --no-plots --no-report, whole command: {seconds:.2f} s")
         seconds, stdout = run([*aggregate, "--no-progress"])
         print(f"rerun with plots and report, whole command: {seconds:.1f} s; its {phases(stdout)}")
-        for flat in synthetic_configs(args.new, seeds=(1001,), rng_seed=98):
+        for flat in more_configs:
             write_job_folder(results, flat, rng=rng, n_predictions=50)
         seconds, stdout = run([*aggregate, "--no-progress"])
         print(

@@ -12,6 +12,7 @@ import pytest
 
 from dmsweep import jobfiles
 from dmsweep.aggregate.cli import main
+from dmsweep.aggregate.collect import CACHE_FILE, Cache
 from dmsweep.aggregate.pipeline import default_output
 from dmsweep.aggregate.synthetic import (
     make_results,
@@ -209,3 +210,21 @@ def test_an_output_folder_inside_results_is_not_a_job(tmp_path: Path, capsys) ->
     for _ in range(2):
         code, out, _ = run_cli(capsys, results, "-o", results / "summary", "--no-plots")
         assert code == 0 and "5/5 trainings done" in out
+
+
+def test_a_rerun_that_finds_nothing_new_leaves_the_cache_file_alone(tmp_path: Path, capsys) -> None:
+    results = tmp_path / "results"
+    make_results(results, 30, faults={"failed": 1, "corrupt": 2}, rng_seed=3)
+    out = tmp_path / "summary"
+    options = ("--no-plots", "--no-report", "-o", out)
+    run_cli(capsys, results, *options)
+    cache = out / CACHE_FILE
+    before = cache.stat().st_mtime_ns, cache.read_bytes()
+    code, text, _ = run_cli(capsys, results, *options)
+    assert code == 0 and text.startswith("read 2 job folder(s), 28 unchanged")  # corrupt: again
+    assert (cache.stat().st_mtime_ns, cache.read_bytes()) == before
+    loaded = Cache.load(cache, results)
+    assert loaded.note is None and len(loaded.records) == 30
+    assert len(loaded.csv_lines["lines"]) == 27  # one summary.csv line per trained folder
+    body = (out / "summary.csv").read_text().splitlines()[1:]
+    assert sorted(loaded.csv_lines["lines"].values()) == sorted(body)

@@ -191,7 +191,7 @@ def test_second_collect_reads_only_new_or_changed_folders(results, tmp_path: Pat
     assert (first.n_read, first.n_cached) == (n_final, 0)
     assert "job_id" not in first.param_keys and "learning_rate" in first.param_keys
 
-    cache_file = tmp_path / "cache.json"
+    cache_file = tmp_path / "cache.arrow"
     Cache.of(first, {}).save(cache_file)
     again = collect(folder, cache=Cache.load(cache_file, folder))
     # corrupt folders are read again every time: their files may still be arriving
@@ -231,7 +231,7 @@ def test_a_removed_folder_leaves_the_records(results) -> None:
 def test_a_cache_of_another_results_folder_is_ignored(results, tmp_path: Path) -> None:
     folder, _ = results
     first = collect(folder)
-    cache_file = tmp_path / "cache.json"
+    cache_file = tmp_path / "cache.arrow"
     Cache.of(first, {}).save(cache_file)
     other = tmp_path / "other"
     other.mkdir()

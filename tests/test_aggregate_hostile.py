@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from dmsweep.aggregate import aggregate
-from dmsweep.aggregate.collect import CACHE_FILE, OLD_CACHE_FILE
+from dmsweep.aggregate.collect import CACHE_FILE, OLD_CACHE_FILES
 from dmsweep.aggregate.synthetic import make_results
 
 
@@ -30,7 +30,7 @@ def test_a_planted_pickle_never_runs(tmp_path: Path) -> None:
     out = tmp_path / "summary"
     out.mkdir()
     marker = tmp_path / "pwned"
-    for name in (OLD_CACHE_FILE, CACHE_FILE):
+    for name in (*OLD_CACHE_FILES, CACHE_FILE):
         (out / name).write_bytes(pickle.dumps(_Planted(marker)))
     result = aggregate(tmp_path / "results", out, plots=False, report=False)
     assert not marker.exists()
@@ -38,7 +38,7 @@ def test_a_planted_pickle_never_runs(tmp_path: Path) -> None:
     assert any(
         w.startswith(f"{out / CACHE_FILE}: ") and "cache ignored" in w for w in result.warnings
     )
-    assert not (out / OLD_CACHE_FILE).exists()
+    assert not any((out / name).exists() for name in OLD_CACHE_FILES)
     again = aggregate(tmp_path / "results", out, plots=False, report=False)
     assert again.n_cached == 20 and not any("cache" in w for w in again.warnings)
 

@@ -96,7 +96,8 @@ def aggregate(
     warnings = list(run.warnings) if run else []
     if cache is not None and cache.note:
         warnings.append(cache.note)
-    (out / collect.OLD_CACHE_FILE).unlink(missing_ok=True)  # never read: a pickle can run code
+    for old in collect.OLD_CACHE_FILES:  # never read (a pickle can run code): removed
+        (out / old).unlink(missing_ok=True)
     warnings += checks.input_warnings(collection, run) + copies
     states = failures.job_states(records, run)
     summary = table.summary_table(records, keys, results, run)
@@ -201,11 +202,13 @@ def _check_metrics(summary: pd.DataFrame, param_keys: Sequence[str], **chosen: s
 
 
 def _changed(cache: collect.Cache | None, collection: collect.Collection, lines: dict) -> bool:
-    """Whether the cache must be written again (not after a run that found nothing new)."""
+    """Whether the cache must be written again: not after a run that found nothing new.
+    Folders read again by rule (corrupt ones, whose files may still be arriving) keep their
+    signature while nothing changed, so they do not force a write."""
     return (
         cache is None
-        or collection.n_read > 0
-        or collection.signatures.keys() != cache.signatures.keys()
+        or collection.signatures != cache.signatures
+        or collection.param_keys != cache.param_keys
         or lines != cache.csv_lines
     )
 
