@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from dmsweep import jobfiles
 from dmsweep.aggregate import plots
 from dmsweep.aggregate.collect import collect
 from dmsweep.aggregate.plots import (
@@ -26,6 +28,7 @@ from dmsweep.aggregate.plots import (
 from dmsweep.aggregate.selection import best_per_model
 from dmsweep.aggregate.synthetic import make_results
 from dmsweep.aggregate.table import summary_table
+from dmsweep.core.results import write_manifest
 
 
 def context(results: Path, **options) -> PlotContext:
@@ -228,3 +231,25 @@ def test_plot_context_handles_text_and_missing_values() -> None:
     (graph,) = figure.effects
     assert [level.value for level in graph.levels] == ["distance", "knn"]
     assert not graph.numeric
+
+
+def test_runtime_plots_split_by_device(tmp_path: Path) -> None:
+    make_results(tmp_path / "results", train_fractions=(0.25, 1.0))
+    gpu = {"kind": "gpu", "label": "NVIDIA A100-SXM4-40GB", "gpus": [{"name": "A100"}]}
+    for folder in sorted((tmp_path / "results").iterdir())[::2]:
+        provenance = json.loads((folder / jobfiles.PROVENANCE).read_text())
+        provenance["device"] = gpu
+        (folder / jobfiles.PROVENANCE).write_text(json.dumps(provenance))
+        write_manifest(folder, folder.name, "gpu")
+    ctx = context(tmp_path / "results")
+    assert set(ctx.data["device"]) == {"cpu: AMD EPYC", "gpu: NVIDIA A100-SXM4-40GB"}
+    names = {f.name for f in resources.compute(ctx) if f.model == "cnn"}
+    assert names == {"resources_cnn_cpu-amd-epyc", "resources_cnn_gpu-nvidia-a100-sxm4-40gb"}
+    split = [f for f in resources.compute(ctx) if f.model == "cnn"]
+    first = [next(e for e in f.effects if e.y == "runtime_s") for f in split]
+    whole = effects.effect(
+        ctx.rows("cnn"), first[0].axis, "runtime_s", ctx.config_ids("cnn"), "cnn"
+    )
+    per_device = [sum(level.n for level in e.levels) for e in first]
+    assert sum(per_device) == sum(level.n for level in whole.levels)
+    assert min(per_device) > 0  # each device's figure holds its own trainings

@@ -23,6 +23,7 @@ from dmsweep._cli import (
     EXIT_FAILED,
     EXIT_OK,
     VersionAction,
+    non_negative_int,
     one_line,
     positive_int,
     run_subcommand,
@@ -79,6 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         metavar="N",
         help="TensorFlow threads (default: the CPUs HTCondor granted, else TensorFlow's own)",
+    )
+    train.add_argument(
+        "--gpus",
+        type=non_negative_int,
+        metavar="N",
+        help="GPUs granted (default: the job ad's RequestGPUs, else 0); a training granted "
+        "GPUs that TensorFlow cannot see fails with error.json",
+    )
+    train.add_argument(
+        "--allow-cpu-fallback",
+        action="store_true",
+        help="train on the CPU when granted GPUs are not visible (recorded in provenance.json)",
     )
     train.add_argument(
         "--force", action="store_true", help="retrain configs whose folder has valid results"
@@ -230,6 +243,8 @@ def _train(args: argparse.Namespace) -> int:
         output_root=args.output,
         data_dir=args.data_dir,
         threads=args.threads,
+        gpus=args.gpus,
+        allow_cpu_fallback=args.allow_cpu_fallback,
         force=args.force,
         verbose=not args.quiet,
     )

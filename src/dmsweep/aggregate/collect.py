@@ -46,7 +46,7 @@ from dmsweep.core.results import (
 DUPLICATE = "duplicate"
 """A trained folder whose job id another folder already holds (a copy): not counted again."""
 META_COLUMNS = ("folder", "job_id", "status", "detail", "notes")
-PROVENANCE_KEYS = ("host", "dmsweep_version", "git_commit")
+PROVENANCE_KEYS = ("host", "dmsweep_version", "git_commit", "device")
 """Fields of provenance.json that become columns."""
 
 CACHE_FILE = ".aggregate-cache.arrow"

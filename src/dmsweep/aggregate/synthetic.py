@@ -316,6 +316,7 @@ def _provenance(flat: Mapping[str, Any], host: str) -> dict[str, Any]:
         "data_files": {"avgfp.tsv": "sha256:" + "0" * 64},
         "split_checksums": {"train": "sha256:" + "1" * 64},
         "threads": 2,
+        "device": {"kind": "cpu", "cpu": "AMD EPYC", "threads": 2, "gpus": [], "label": "AMD EPYC"},
         "condor": None,
     }
 

@@ -149,12 +149,23 @@ class Provenance:
     host: str | None = None
     dmsweep_version: str | None = None
     git_commit: str | None = None
+    device: str | None = None
+    """What trained the model, e.g. "cpu: AMD EPYC" or "gpu: NVIDIA A100" (None before
+    provenance.json recorded devices)."""
 
     @classmethod
     def from_json(cls, data: Any) -> Provenance:
         if type(data) is not dict:
             raise ResultProblem("not a JSON object")
-        return cls(*(_text(data.get(key)) for key in ("host", "dmsweep_version", "git_commit")))
+        texts = (_text(data.get(key)) for key in ("host", "dmsweep_version", "git_commit"))
+        return cls(*texts, device=_device_label(data.get("device")))
+
+
+def _device_label(device: Any) -> str | None:
+    if type(device) is not dict:
+        return None
+    kind, label = _text(device.get("kind")), _text(device.get("label"))
+    return f"{kind}: {label}" if kind and label else kind
 
 
 @dataclass(frozen=True)

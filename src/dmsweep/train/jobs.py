@@ -29,6 +29,9 @@ class RunOptions:
     (HTCondor's RequestCpus / OMP_NUM_THREADS) or TensorFlow's own default outside a batch job.
     `force`: retrain a config whose folder already holds valid results.
     `verbose`: print a line per epoch.
+    `gpus`: GPUs the trainings were granted; None reads the HTCondor job ad (RequestGPUs).
+    A training granted GPUs that TensorFlow cannot see fails (error.json) unless
+    `allow_cpu_fallback`; then it trains on the CPU and provenance.json says so.
     """
 
     output_root: Path = Path("results")
@@ -36,6 +39,8 @@ class RunOptions:
     threads: int | None = None
     force: bool = False
     verbose: bool = True
+    gpus: int | None = None
+    allow_cpu_fallback: bool = False
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from dmsweep.data.source import DataSource
 from dmsweep.errors import DataError, JobFolderError, TrainingError
 from dmsweep.jobfiles import DATASET_CARD
 from dmsweep.models import ModelInputs, build_model, predict_scores, save_model
+from dmsweep.train.devices import check_devices, requested_gpus
 from dmsweep.train.jobs import JobOutcome, RunOptions, inject_fault
 from dmsweep.train.metrics import regression_metrics
 from dmsweep.train.outputs import JobFolder, one_line
@@ -161,7 +162,7 @@ def train_one(
             f"{options.output_root}: cannot create a job folder there: {one_line(err)}"
         ) from None
     try:
-        job = _Job(config, folder, cache, base, threads, options.verbose)
+        job = _Job(config, folder, cache, base, threads, options)
         error = job.run()
         if error is not None and is_valid_result(final, job_id):  # a failed --force retrain
             error += f"; the retrain failed, so the earlier valid result in {final} is kept"
@@ -186,12 +187,13 @@ class _Job:
         cache: DataCache,
         base: dict[str, Any],
         threads: int,
-        verbose: bool,
+        options: RunOptions,
     ) -> None:
         self.config = config
         self.folder = folder
         self.cache = cache
-        self.verbose = verbose
+        self.options = options
+        self.verbose = options.verbose
         self.phase = "load_data"
         self.timings: dict[str, float] = {}
         self.history: list[tuple[int, float, float]] = []
@@ -220,6 +222,7 @@ class _Job:
         folder.write_provenance(self.provenance)
         inject_fault(folder.job_id)  # tests only: $DMSWEEP_TEST_FAULT kills this process
         try:
+            self._timed("devices", self._devices)
             data = self._timed("load_data", self._load)
             model = self._timed("build_model", lambda: self._build(data))
             stopper = self._timed("train", lambda: self._fit(model, data))
@@ -257,6 +260,16 @@ class _Job:
         result = step()
         self.timings[phase] = time.perf_counter() - start
         return result
+
+    def _devices(self) -> None:
+        """Fail at once where granted GPUs are invisible to TensorFlow; record the device."""
+        device = check_devices(
+            requested_gpus(self.options.gpus),
+            threads=self.provenance["threads"],
+            allow_cpu_fallback=self.options.allow_cpu_fallback,
+        )
+        self.provenance["device"] = device.to_json()
+        self.folder.write_provenance(self.provenance)
 
     def _load(self) -> _Data:
         config, cache = self.config, self.cache

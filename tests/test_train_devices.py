@@ -1,0 +1,90 @@
+"""GPU jobs on a machine without a GPU: a training granted GPUs that TensorFlow cannot see
+fails at once with error.json naming what was found, unless the CPU fallback is allowed; every
+training records its device. (No GPU is reachable here: these are the GPU code paths on CPU.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dmsweep.jobfiles import ERROR, METRICS, PROVENANCE
+from dmsweep.train.devices import ASSIGNED_GPUS_ENV, requested_gpus
+
+QUICK = ["--set", "split=random", "--set", "max_variants=500", "--set", "max_epochs=1"]
+
+
+def _train(tmp_path: Path, *args: str, env: dict[str, str] | None = None):
+    dmsweep = str(Path(sys.executable).with_name("dmsweep"))
+    command = [dmsweep, "train", "--quiet", "-o", str(tmp_path / "out")]
+    return subprocess.run(
+        [*command, *QUICK, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=tmp_path,
+    )
+
+
+def _only_job(tmp_path: Path) -> Path:
+    (folder,) = (tmp_path / "out").iterdir()
+    return folder
+
+
+def test_granted_gpus_come_from_the_flag_the_job_ad_or_condor(monkeypatch) -> None:
+    monkeypatch.delenv(ASSIGNED_GPUS_ENV, raising=False)
+    assert requested_gpus(ad={}) == 0
+    assert requested_gpus(2, ad={"RequestGPUs": "1"}) == 2
+    assert requested_gpus(ad={"RequestGPUs": "1"}) == 1
+    monkeypatch.setenv(ASSIGNED_GPUS_ENV, "CUDA0,CUDA1")
+    assert requested_gpus(ad={}) == 2
+
+
+def test_a_job_ad_granting_a_gpu_tensorflow_cannot_see_fails_with_error_json(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    ad = tmp_path / ".job.ad"
+    ad.write_text("RequestGPUs = 1\nRequestCpus = 1\nClusterId = 7\nProcId = 0\n")
+    env = {
+        "_CONDOR_JOB_AD": str(ad),
+        "CUDA_VISIBLE_DEVICES": "0",
+        "DMSWEEP_DATA_DIR": str(data_dir),
+    }
+    done = _train(tmp_path, env=env)
+    assert done.returncode == 1, done.stderr
+    folder = _only_job(tmp_path)
+    error = json.loads((folder / ERROR).read_text())
+    assert (error["type"], error["phase"]) == ("TrainingError", "devices")
+    assert "granted 1 GPU(s) but TensorFlow sees none" in error["message"]
+    assert "CUDA_VISIBLE_DEVICES='0'" in error["message"]
+    assert not (folder / METRICS).exists()
+    assert "FAILED: TrainingError: granted 1 GPU(s)" in done.stderr
+
+
+def test_gpus_flag_is_checked_like_every_count(tmp_path: Path) -> None:
+    done = _train(tmp_path, "--gpus", "-1")
+    assert done.returncode == 2 and "--gpus: expected an integer >= 0" in done.stderr
+
+
+@pytest.mark.slow
+def test_the_cpu_fallback_trains_and_says_so(tmp_path: Path, data_dir: Path) -> None:
+    env = {"DMSWEEP_DATA_DIR": str(data_dir)}
+    done = _train(tmp_path, "--gpus", "1", "--allow-cpu-fallback", env=env)
+    assert done.returncode == 0, done.stderr
+    device = json.loads((_only_job(tmp_path) / PROVENANCE).read_text())["device"]
+    assert device["kind"] == "cpu" and device["cpu_fallback"] is True
+    assert device["gpus_requested"] == 1 and device["gpus"] == []
+    assert device["threads"] >= 1 and device["label"] == device["cpu"]
+
+
+@pytest.mark.slow
+def test_every_training_records_its_device(tmp_path: Path, data_dir: Path) -> None:
+    done = _train(tmp_path, env={"DMSWEEP_DATA_DIR": str(data_dir)})
+    assert done.returncode == 0, done.stderr
+    device = json.loads((_only_job(tmp_path) / PROVENANCE).read_text())["device"]
+    assert device["kind"] == "cpu" and device["cpu_fallback"] is False
+    assert device["gpus_requested"] == 0 and device["cpu"]
