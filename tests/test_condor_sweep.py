@@ -77,6 +77,37 @@ def test_submit_file_works_by_hand(tmp_path, data_dir):
     assert "RequestMemory=2000" in ads and 'TransferOutput="results"' in ads
 
 
+def test_gpu_minimums_reach_the_job_ads_of_their_model_type_only(tmp_path, data_dir):
+    """resources.<model>.gpus_minimum_capability/_memory become HTCondor's GPUsMinCapability,
+    GPUsMinMemory and RequireGPUs for that model type's jobs, and nothing for the others."""
+    gpu = {"gpus": 1, "gpus_minimum_capability": 8.0, "gpus_minimum_memory": 40960}
+    spec = write_spec(tmp_path / "tiny.yaml", resources={"default": {"cpus": 1}, "fc": gpu})
+    root = build_run(spec, BuildOptions(runs_dir=tmp_path / "runs", data_dir=data_dir, name="r"))
+    tool = shutil.which("condor_submit") or "/opt/htcondor/usr/bin/condor_submit"
+    env = {**os.environ, "CONDOR_CONFIG": os.environ.get("CONDOR_CONFIG", str(PERSONAL_CONFIG))}
+    result = subprocess.run(
+        [tool, "-dry-run", "ads.txt", "sweep.sub"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    ads = {}
+    for block in (root / "ads.txt").read_text().split("\n\n"):
+        batch = re.search(r'DmsweepBatch="(b\d+)"', block)
+        if batch:
+            ads[batch[1]] = block
+    jobs = {line.split(",")[0]: line for line in (root / "jobs.csv").read_text().splitlines()[1:]}
+    fc_batches = {line.split(",")[1] for line in jobs.values() if ",fc," in f",{line},"}
+    assert fc_batches and set(ads) > fc_batches
+    for batch, ad in ads.items():
+        on_gpu = batch in fc_batches
+        assert ("GPUsMinCapability=8.0" in ad) is on_gpu, ad
+        assert ("GPUsMinMemory=40960" in ad) is on_gpu
+        assert ("RequestGPUs=1" in ad) is on_gpu
+
+
 def test_small_sweep_through_the_pool(tmp_path, data_dir, monkeypatch):
     """4 real trainings, 2 per job, one on a split named with quotes and `$(`: all come back."""
     data = weird_data_dir(tmp_path, data_dir)

@@ -89,6 +89,19 @@ BAD = {
         "models: {linear: {}}\nresources: {default: {cpus: 1.5}}\n",
         "resources.default.cpus: expected an integer >= 1, got 1.5",
     ),
+    "gpu capability without gpus": (
+        "models: {linear: {}}\nresources: {default: {gpus_minimum_capability: 8.0}}\n",
+        "resources.default.gpus_minimum_capability: only applies with gpus >= 1",
+    ),
+    "gpu capability out of range": (
+        "models: {gcn: {}}\nresources: {gcn: {gpus: 1, gpus_minimum_capability: 80}}\n",
+        "resources.gcn.gpus_minimum_capability: expected a CUDA compute capability in "
+        "[1.0, 20.0] such as 8.0, got 80",
+    ),
+    "gpu memory not a count": (
+        "models: {gcn: {}}\nresources: {gcn: {gpus: 1, gpus_minimum_memory: 40GB}}\n",
+        "resources.gcn.gpus_minimum_memory: expected an integer >= 1, got '40GB'",
+    ),
     "preflight": (
         "models: {linear: {}}\nsubmit: {preflight: 'yes'}\n",
         "submit.preflight: expected true or false, got 'yes'",

@@ -78,6 +78,10 @@ class RunManifest:
     max_idle: int | None
     max_materialize: int | None
     reused_from: tuple[str, ...]
+    gpus_minimum_capability: tuple[float | None, ...] = ()
+    gpus_minimum_memory: tuple[int | None, ...] = ()
+    """Per requirement class (aligned with `requirement_classes`; empty in run folders of
+    earlier versions): the least compute capability and memory (MB) of a granted GPU."""
     format: int = FORMAT
 
     def to_json(self) -> str:

@@ -125,12 +125,12 @@ def _write(
     for folder in (paths.results, paths.logs):
         folder.mkdir()
     shutil.copy2(spec.path, paths / runfiles.SPEC_COPY)
-    requirements = _requirement_classes(batches)
+    classes = _requirement_classes(batches)
     write_job_list(
         paths.queue,
         paths.jobs_csv,
         batches,
-        [requirements.index(_requirement(b)) for b in batches],
+        [classes.index(_requirement(b)) for b in batches],
         reused=[(t, REUSED_BATCH) for t in trainings if t.job_id in reused],
     )
     for job_id, source in reused.items():
@@ -159,11 +159,13 @@ def _write(
         python=sys.version.split()[0],
         environment=env,
         data=checksums,
-        requirement_classes=tuple(requirements),
+        requirement_classes=tuple(c.requirements for c in classes),
         queue_vars=tuple(QUEUE_VARS),
         max_idle=spec.max_idle,
         max_materialize=spec.max_materialize,
         reused_from=tuple(sorted({str(p.parent.parent.resolve()) for p in reused.values()})),
+        gpus_minimum_capability=tuple(c.gpus_minimum_capability for c in classes),
+        gpus_minimum_memory=tuple(c.gpus_minimum_memory for c in classes),
     )
     context = _template_context(manifest)
     paths.submit_file.write_text(render("sweep.sub.j2", **context))
@@ -203,6 +205,7 @@ def _template_context(run: RunManifest) -> dict[str, Any]:
         "transfer_input": transfer,
         "scratch_inputs": [*transfer[:2], *(Path(f).name for f in env.files)],
         "requirement_classes": list(run.requirement_classes),
+        "gpu_minimums": _gpu_minimums(run),
         "max_idle": run.max_idle,
         "max_materialize": run.max_materialize,
         "queue_vars": QUEUE_VARS,
@@ -210,15 +213,34 @@ def _template_context(run: RunManifest) -> dict[str, Any]:
     }
 
 
-def _requirement_classes(batches: Sequence[PlannedBatch]) -> list[str]:
-    """Distinct `requirements` expressions in first-use order ("True" when a batch has none)."""
+@dataclass(frozen=True)
+class _RequirementClass:
+    """What a batch asks of its machine beyond counts: one REQ_<i> of the submit file."""
+
+    requirements: str
+    gpus_minimum_capability: float | None = None
+    gpus_minimum_memory: int | None = None
+
+
+def _requirement_classes(batches: Sequence[PlannedBatch]) -> list[_RequirementClass]:
+    """Distinct requirement classes in first-use order ("True" when a batch has none)."""
     classes = dict.fromkeys(_requirement(b) for b in batches)
-    return list(classes) or ["True"]
+    return list(classes) or [_RequirementClass("True")]
 
 
-def _requirement(batch: PlannedBatch) -> str:
-    text = batch.resources.requirements
-    return "True" if not text else " ".join(text.split())
+def _requirement(batch: PlannedBatch) -> _RequirementClass:
+    res = batch.resources
+    text = "True" if not res.requirements else " ".join(res.requirements.split())
+    return _RequirementClass(text, res.gpus_minimum_capability, res.gpus_minimum_memory)
+
+
+def _gpu_minimums(run: RunManifest) -> list[tuple[str, str]] | None:
+    """(capability, memory MB) per requirement class as submit-file text ("" when unset), or
+    None when no class has one (the submit file then says nothing of GPU minimums)."""
+    pairs = list(zip(run.gpus_minimum_capability, run.gpus_minimum_memory, strict=True))
+    if not any(c is not None or m is not None for c, m in pairs):
+        return None
+    return [("" if c is None else repr(c), "" if m is None else str(m)) for c, m in pairs]
 
 
 def _reusable(trainings: Sequence[PlannedTraining], runs: Sequence[Path]) -> dict[str, Path]:

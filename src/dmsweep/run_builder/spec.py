@@ -55,7 +55,12 @@ TOP_KEYS: tuple[str, ...] = (
     "submit",
 )
 BLOCK_KEYS: tuple[str, ...] = ("fixed", "grid", "samples")
-RESOURCE_KEYS: tuple[str, ...] = ("cpus", "memory_mb", "disk_mb", "gpus", "requirements")
+RESOURCE_KEYS: tuple[str, ...] = (
+    "cpus", "memory_mb", "disk_mb", "gpus", "gpus_minimum_capability", "gpus_minimum_memory",
+    "requirements",
+)  # fmt: skip
+MAX_GPU_CAPABILITY = 20.0
+"""CUDA compute capabilities run from 1.0 to 12.x today; beyond 20 is a typo."""
 SUBMIT_KEYS: tuple[str, ...] = ("max_idle", "max_materialize", "preflight")
 ENV_KEYS: tuple[str, ...] = ("strategy", "image")
 SAMPLES_KEYS: tuple[str, ...] = ("method", "n", "seed", "ranges")
@@ -88,6 +93,10 @@ class Resources:
     memory_mb: int = 2048
     disk_mb: int = 4096
     gpus: int = 0
+    gpus_minimum_capability: float | None = None
+    """The least CUDA compute capability of a granted GPU (HTCondor 23.5+), e.g. 8.0."""
+    gpus_minimum_memory: int | None = None
+    """The least memory (MB) of a granted GPU (HTCondor 23.5+)."""
     requirements: str | None = None
     """An HTCondor ClassAd expression, passed through verbatim (quote it in YAML)."""
 
@@ -255,6 +264,26 @@ def _int(value: Any, path: str, *, minimum: int) -> int:
     if value < minimum:
         raise SpecError(path, f"expected an integer >= {minimum}, got {value}")
     return value
+
+
+def _gpu_minimums(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "gpus_minimum_memory" in raw:
+        value = raw["gpus_minimum_memory"]
+        out["gpus_minimum_memory"] = (
+            None if value is None else _int(value, f"{where}.gpus_minimum_memory", minimum=1)
+        )
+    if "gpus_minimum_capability" in raw:
+        value = raw["gpus_minimum_capability"]
+        number = None if isinstance(value, bool) else to_number(value)
+        if value is not None and (number is None or not 1.0 <= number <= MAX_GPU_CAPABILITY):
+            raise SpecError(
+                f"{where}.gpus_minimum_capability",
+                f"expected a CUDA compute capability in [1.0, {MAX_GPU_CAPABILITY}] such as 8.0, "
+                f"got {describe(value)}",
+            )
+        out["gpus_minimum_capability"] = None if value is None else float(number)
+    return out
 
 
 def _check_size(count: int, path: str, what: str) -> None:
@@ -694,7 +723,14 @@ class _Parser:
                 if raw["requirements"] is None
                 else _str(raw["requirements"], f"{where}.requirements")
             )
-        return Resources(**{**base.__dict__, **kwargs})
+        kwargs.update(_gpu_minimums(raw, where))
+        merged = {**base.__dict__, **kwargs}
+        if merged["gpus"] == 0:  # set here: a mistake; inherited from default: not for CPU jobs
+            for key in ("gpus_minimum_capability", "gpus_minimum_memory"):
+                if raw.get(key) is not None:
+                    raise SpecError(f"{where}.{key}", "only applies with gpus >= 1")
+                merged[key] = None
+        return Resources(**merged)
 
     def _environment(self, value: Any) -> EnvironmentSpec:
         raw = _mapping(value, "environment")
