@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from condor_pool import condor_pool  # noqa: F401  (a fixture)
@@ -54,25 +55,22 @@ def _wait_records(run: Run, done: Callable[[dict], bool], timeout_s: float = 120
         time.sleep(0.5)
 
 
+def _dry_run(root: Path) -> tuple[str, str]:
+    """(stdout, job ads) of `condor_submit -dry-run` in the run folder, as a user runs it."""
+    tool = shutil.which("condor_submit") or "/opt/htcondor/usr/bin/condor_submit"
+    env = {**os.environ, "CONDOR_CONFIG": os.environ.get("CONDOR_CONFIG", str(PERSONAL_CONFIG))}
+    command = [tool, "-dry-run", "ads.txt", "sweep.sub"]
+    result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout, (root / "ads.txt").read_text()
+
+
 def test_submit_file_works_by_hand(tmp_path, data_dir):
     """condor_submit in the run folder reads sweep.sub and its queue.txt as they are."""
     spec = write_spec(tmp_path / "tiny.yaml")
     root = build_run(spec, BuildOptions(runs_dir=tmp_path / "runs", data_dir=data_dir, name="r"))
-    tool = shutil.which("condor_submit") or "/opt/htcondor/usr/bin/condor_submit"
-    env = {
-        **os.environ,
-        "CONDOR_CONFIG": os.environ.get("CONDOR_CONFIG", str(PERSONAL_CONFIG)),
-    }
-    result = subprocess.run(
-        [tool, "-dry-run", "ads.txt", "sweep.sub"],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "2 job(s) dry-run" in result.stdout
-    ads = (root / "ads.txt").read_text()
+    stdout, ads = _dry_run(root)
+    assert "2 job(s) dry-run" in stdout
     assert 'DmsweepBatch="b000001"' in ads and 'DmsweepBatch="b000002"' in ads
     assert "RequestMemory=2000" in ads and 'TransferOutput="results"' in ads
 
@@ -83,18 +81,8 @@ def test_gpu_minimums_reach_the_job_ads_of_their_model_type_only(tmp_path, data_
     gpu = {"gpus": 1, "gpus_minimum_capability": 8.0, "gpus_minimum_memory": 40960}
     spec = write_spec(tmp_path / "tiny.yaml", resources={"default": {"cpus": 1}, "fc": gpu})
     root = build_run(spec, BuildOptions(runs_dir=tmp_path / "runs", data_dir=data_dir, name="r"))
-    tool = shutil.which("condor_submit") or "/opt/htcondor/usr/bin/condor_submit"
-    env = {**os.environ, "CONDOR_CONFIG": os.environ.get("CONDOR_CONFIG", str(PERSONAL_CONFIG))}
-    result = subprocess.run(
-        [tool, "-dry-run", "ads.txt", "sweep.sub"],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
     ads = {}
-    for block in (root / "ads.txt").read_text().split("\n\n"):
+    for block in _dry_run(root)[1].split("\n\n"):
         batch = re.search(r'DmsweepBatch="(b\d+)"', block)
         if batch:
             ads[batch[1]] = block
