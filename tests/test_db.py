@@ -253,3 +253,10 @@ def test_scl2205_slice_streams_back_unchanged(tmp_path):
     )
     store.close()
     assert os.path.getsize(tmp_path / "scl.db") > 0
+
+
+def test_not_a_database_file_is_one_line(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("not sqlite " * 200)
+    with pytest.raises(DatabaseError, match=r"notes.db: cannot open the database: file is not a"):
+        open_store(str(path))

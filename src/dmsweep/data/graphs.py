@@ -161,9 +161,10 @@ def knn_edges(ca: np.ndarray, k: int) -> np.ndarray:
     if not np.isfinite(coords).all():
         raise DataError("a kNN graph needs a C-alpha for every residue (some are missing)")
     _, nearest = cKDTree(coords).query(coords, k=k + 1)
-    rows = np.repeat(np.arange(length), k + 1)
-    cols = nearest.ravel()
+    rows = np.repeat(np.arange(length, dtype=np.int64), k + 1)
+    cols = nearest.ravel().astype(np.int64)
     keep = rows != cols
-    pairs = np.stack([rows[keep], cols[keep]], axis=1)
-    pairs = np.concatenate([pairs, pairs[:, ::-1]])
-    return np.unique(pairs, axis=0).astype(np.int32)
+    rows, cols = rows[keep], cols[keep]
+    # both directions, deduplicated as one int64 key per edge (np.unique(axis=0) is 20x slower)
+    keys = np.unique(np.concatenate([rows * length + cols, cols * length + rows]))
+    return np.stack([keys // length, keys % length], axis=1).astype(np.int32)

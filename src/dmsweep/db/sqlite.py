@@ -7,10 +7,11 @@ are columns, the rest of the document is `body` (compact JSON).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from dmsweep.db.address import StoreAddress
 from dmsweep.db.documents import Document, canonical_json
@@ -30,6 +31,22 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 CHUNK = 500
 """Ids per `IN (...)` (SQLite's default limit is 32,766 variables)."""
+Result = TypeVar("Result")
+
+
+def _one_line_errors(method: Callable[..., Result]) -> Callable[..., Result]:
+    """SQLite's errors (locked, read-only, disk full, not a database) as one DatabaseError
+    line naming the file and the operation."""
+
+    @functools.wraps(method)
+    def wrapped(self: SqliteStore, *args: Any, **kwargs: Any) -> Result:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as err:
+            doing = method.__name__.replace("_", " ")
+            raise DatabaseError(f"{self.address.display}: {doing} failed: {err}") from None
+
+    return wrapped
 
 
 class SqliteStore:
@@ -45,6 +62,7 @@ class SqliteStore:
         except (OSError, sqlite3.Error) as err:
             raise DatabaseError(f"{address.display}: cannot open the database: {err}") from None
 
+    @_one_line_errors
     def upsert(self, collection: str, documents: Sequence[Document]) -> UpsertCounts:
         rows = {doc["_id"]: doc for doc in documents}
         stored = self._stored(collection, list(rows))
@@ -78,6 +96,7 @@ class SqliteStore:
             out.update({row[0]: (row[1], row[2]) for row in cursor})
         return out
 
+    @_one_line_errors
     def count(self, collection: str, *, split: str | None = None) -> int:
         if split is None:
             query, args = "SELECT COUNT(*) FROM documents WHERE collection = ?", (collection,)
@@ -86,6 +105,7 @@ class SqliteStore:
             args = (collection, split)
         return int(self._db.execute(query, args).fetchone()[0])
 
+    @_one_line_errors
     def page(
         self, collection: str, *, split: str | None, after: str | None, limit: int
     ) -> list[Document]:
@@ -103,6 +123,7 @@ class SqliteStore:
         )
         return [_document(row) for row in cursor]
 
+    @_one_line_errors
     def set_split(self, collection: str, ids: Sequence[str], split: str) -> int:
         matched = 0
         with self._db:
@@ -116,6 +137,7 @@ class SqliteStore:
                 matched += cursor.rowcount
         return matched
 
+    @_one_line_errors
     def put_meta(self, collection: str, key: str, value: Mapping[str, Any]) -> None:
         with self._db:
             self._db.execute(
@@ -124,6 +146,7 @@ class SqliteStore:
                 (collection, key, canonical_json(value)),
             )
 
+    @_one_line_errors
     def get_meta(self, collection: str, key: str) -> dict[str, Any] | None:
         row = self._db.execute(
             "SELECT body FROM meta WHERE collection = ? AND key = ?", (collection, key)

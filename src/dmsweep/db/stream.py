@@ -63,10 +63,13 @@ def stream_batches(
         after = documents[-1]["_id"]
         records = tuple(document_to_record(doc) for doc in documents)
         del documents  # one batch in memory: the records, not also their documents
-        yield ProteinBatch(records=records, edges=None if knn is None else _graphs(records, knn))
+        yield ProteinBatch(
+            records=records, edges=None if knn is None else protein_graphs(records, knn)
+        )
 
 
-def _graphs(records: tuple[ProteinRecord, ...], k: int) -> tuple[np.ndarray, ...]:
+def protein_graphs(records: tuple[ProteinRecord, ...], k: int) -> tuple[np.ndarray, ...]:
+    """Each protein's kNN C-alpha graph (k capped at its length - 1, for short proteins)."""
     out = []
     for record in records:
         if record.ca is None:
