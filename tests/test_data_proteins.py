@@ -210,3 +210,11 @@ def test_scl2205_classes_are_the_packages_own():
     published = json.loads((folder / "labels.json").read_text())["index_to_label"]
     spec = load_protein_set_card("scl2205").label("location")
     assert [published[str(i)] for i in range(len(published))] == list(spec.classes)
+
+
+def test_unknown_names_list_cards_of_the_kind_asked_for():
+    with pytest.raises(DataError, match=r"unknown dataset 'scl': expected one of \['scl2205'\]"):
+        load_protein_set_card("scl")
+    with pytest.raises(DataError, match=r"expected one of \['avgfp'\]") as caught:
+        load_card("scl")
+    assert "scl2205" not in str(caught.value)

@@ -79,7 +79,7 @@ def load_card(name_or_path: str | Path, *, data_dir: Path | None = None) -> Data
     """A variant dataset's card: a path to a YAML file, `<data dir>/<name>/dataset.yaml`, or a
     packaged one. Files named on a card read from a path are relative to that card's folder.
     """
-    path, packaged = find_card(name_or_path, data_dir=data_dir)
+    path, packaged = find_card(name_or_path, data_dir=data_dir, kind=KIND_VARIANTS)
     return read_card(path, packaged=packaged)
 
 
@@ -87,13 +87,16 @@ def load_protein_set_card(
     name_or_path: str | Path, *, data_dir: Path | None = None
 ) -> ProteinSetCard:
     """A protein set's card, found as `load_card` finds a variant dataset's."""
-    path, packaged = find_card(name_or_path, data_dir=data_dir)
+    path, packaged = find_card(name_or_path, data_dir=data_dir, kind=KIND_PROTEIN_SET)
     return read_protein_set_card(path, packaged=packaged)
 
 
-def find_card(name_or_path: str | Path, *, data_dir: Path | None = None) -> tuple[Path, bool]:
+def find_card(
+    name_or_path: str | Path, *, data_dir: Path | None = None, kind: str = KIND_VARIANTS
+) -> tuple[Path, bool]:
     """(card file, is packaged) for a card path, `<data dir>/<name>/dataset.yaml`, or a
-    packaged card, in that order; DataError listing the known names otherwise."""
+    packaged card, in that order; DataError listing the known names of cards of `kind`
+    otherwise (a variant sweep is not offered a protein set, nor the reverse)."""
     text = str(name_or_path)
     if looks_like_card_path(text):
         path = Path(text).expanduser()
@@ -106,14 +109,24 @@ def find_card(name_or_path: str | Path, *, data_dir: Path | None = None) -> tupl
     packaged = PACKAGED_CARDS / f"{text}.yaml"
     if packaged.is_file():
         return packaged, True
-    known = sorted(p.stem for p in PACKAGED_CARDS.glob("*.yaml"))
+    known = sorted(p.stem for p in PACKAGED_CARDS.glob("*.yaml") if _kind_of(p) == kind)
     if local is not None and local.is_dir():
-        known += sorted(p.parent.name for p in local.glob(f"*/{CARD_FILE}"))
+        known += sorted(p.parent.name for p in local.glob(f"*/{CARD_FILE}") if _kind_of(p) == kind)
     where = f" or in {local}" if local is not None else " (no data directory given)"
     raise DataError(
         f"unknown dataset {text!r}: expected one of {known}{where}, or the path of a dataset "
         "card (.yaml)"
     )
+
+
+def _kind_of(path: Path) -> str:
+    """The `kind` a card file declares (variants when absent or unreadable: read_card then
+    reports the real problem)."""
+    try:
+        raw = strict_yaml(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return KIND_VARIANTS
+    return str(raw.get("kind", KIND_VARIANTS)) if isinstance(raw, Mapping) else KIND_VARIANTS
 
 
 def read_card(path: Path, *, packaged: bool = False) -> DatasetCard:
