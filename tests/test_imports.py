@@ -16,6 +16,10 @@ import pytest
         "dmsweep.run_builder.expand",
         "dmsweep.aggregate.cli",
         "dmsweep.cli",
+        "dmsweep.db.ingest",
+        "dmsweep.db.split",
+        "dmsweep.db.stream",
+        "dmsweep.db.mongo",
     ],
 )
 def test_module_imports_without_tensorflow(module: str) -> None:

@@ -1,4 +1,5 @@
-"""`dmsweep train` and `dmsweep predict`: one model, trained or used, from the command line.
+"""`dmsweep train`, `dmsweep predict` and `dmsweep db`: one model, trained or used, from the
+command line; protein sets into a document database (`db ingest`, `db split`).
 
 Exit status: 0 success; 1 a training failed (its folder holds error.json); 2 a usage, config,
 data or job-folder error, printed as one line without a traceback. TensorFlow is imported
@@ -127,7 +128,78 @@ def build_parser() -> argparse.ArgumentParser:
         help="add per-residue attention scores (GCN with pooling: attention)",
     )
     predict.set_defaults(run=_predict)
+    _db_parser(commands)
     return parser
+
+
+def _db_parser(commands: Any) -> None:
+    """`dmsweep db ingest|split`: protein sets in a document database (docs/data.md)."""
+    db = commands.add_parser(
+        "db",
+        help="protein sets in a document database: ingest, split",
+        description=(
+            "Protein documents in the embedded SQLite store (sqlite:///file.db or a path) or "
+            "on a MongoDB-protocol server (mongodb://[user@]host:port/db?tls=true&"
+            "tlsCAFile=ca.pem&retryWrites=false). Passwords come from --credentials FILE, "
+            "$DMSWEEP_DB_CREDENTIALS or $DMSWEEP_DB_PASSWORD, never from the URI."
+        ),
+    )
+    actions = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    ingest = actions.add_parser(
+        "ingest",
+        help="write a protein set's records as documents (bulk, idempotent by id)",
+        description=(
+            "SOURCE is a protein-set card (a .yaml path or a name, e.g. scl2205), or a FASTA "
+            "file, CSV/TSV table or folder of PDB/mmCIF files (described by --card, else ids "
+            "and sequences only). Prints what was read, skipped, inserted and updated."
+        ),
+    )
+    ingest.add_argument("source", metavar="SOURCE")
+    ingest.add_argument("--card", metavar="CARD", help="the card describing a SOURCE file")
+    ingest.add_argument(
+        "--collection", metavar="NAME", help="collection (default: the card's name)"
+    )
+    ingest.add_argument(
+        "--chunk", type=positive_int, default=1000, metavar="N", help="documents per write"
+    )
+    _data_dir_option(ingest)
+    _db_options(ingest)
+    ingest.set_defaults(run=_db_ingest)
+
+    split = actions.add_parser(
+        "split",
+        help="assign a stratified train/tune/test split into the documents",
+        description=(
+            "Stratified by a class label, reproducible from --seed on either backend, "
+            "written back with update_many and recorded (seed, fractions, checksum) in the "
+            "collection's metadata."
+        ),
+    )
+    split.add_argument("--collection", required=True, metavar="NAME")
+    split.add_argument("--stratify", required=True, metavar="LABEL", help="a class label")
+    split.add_argument(
+        "--fractions", default="0.8,0.1,0.1", metavar="F,F,F", help="train,tune,test"
+    )
+    split.add_argument("--seed", type=int, default=0, metavar="S")
+    _db_options(split)
+    split.set_defaults(run=_db_split)
+
+
+def _db_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", required=True, metavar="URI", help="sqlite:///file.db, mongodb://")
+    parser.add_argument(
+        "--credentials",
+        type=Path,
+        metavar="FILE",
+        help="YAML file with username and password, readable by you only",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds to reach a server before giving up (5)",
+    )
 
 
 def _data_dir_option(parser: argparse.ArgumentParser) -> None:
@@ -331,6 +403,55 @@ def _predict(args: argparse.Namespace) -> int:
         raise OutputError(
             f"-o {args.output}: cannot write: {err.strerror or one_line(err)}"
         ) from None
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------- db
+
+
+def _db_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from dmsweep.data.proteins import open_protein_source
+    from dmsweep.db import open_store
+    from dmsweep.db.ingest import ingest_protein_set
+
+    reading = open_protein_source(args.source, card=args.card, data_dir=args.data_dir)
+    collection = args.collection or reading.card.name
+    store = open_store(args.db, credentials_file=args.credentials, timeout=args.timeout)
+    try:
+        with tqdm(desc=f"ingest {collection}", unit=" proteins", disable=None) as bar:
+            report = ingest_protein_set(
+                store, collection, reading, chunk=args.chunk, progress=bar.update
+            )
+    finally:
+        store.close()
+    for reason in reading.skip_reasons:
+        print(f"skipped: {reason}", file=sys.stderr)
+    counts = report.counts
+    print(
+        f"{collection}: {report.read:,} records read, {report.skipped:,} skipped; "
+        f"{counts.inserted:,} inserted, {counts.updated:,} updated, "
+        f"{counts.unchanged:,} unchanged; {report.total:,} documents in {store.address.display}"
+    )
+    return EXIT_OK
+
+
+def _db_split(args: argparse.Namespace) -> int:
+    from dmsweep.db import open_store
+    from dmsweep.db.split import parse_fractions, split_collection
+
+    fractions = parse_fractions(args.fractions)
+    store = open_store(args.db, credentials_file=args.credentials, timeout=args.timeout)
+    try:
+        record = split_collection(
+            store, args.collection, label=args.stratify, fractions=fractions, seed=args.seed
+        )
+    finally:
+        store.close()
+    for part, by_class in record.counts.items():
+        print(f"{part}: {sum(by_class.values()):,} proteins in {len(by_class)} classes")
+    print(f"split of {args.collection} by {record.label}, seed {record.seed}: {record.checksum}")
     return EXIT_OK
 
 

@@ -19,6 +19,11 @@ class VariantError(DataError):
     """A variant string cannot be applied to the wild type (bad position, residue or syntax)."""
 
 
+class DatabaseError(DmsweepError):
+    """A document database cannot be reached, refuses a login or an operation (no secrets in
+    the message: URIs are redacted)."""
+
+
 class TrainingError(DmsweepError):
     """Training could not produce a model (diverged, empty split, out of memory)."""
 

@@ -1,4 +1,5 @@
-"""What every training job loads: datasets, variant codes, encodings, splits and residue graphs.
+"""What every training job loads: datasets, variant codes, encodings, splits and residue graphs;
+and protein sets (`ProteinRecord`s read from the source a `kind: protein_set` card describes).
 
 A dataset is described by a small YAML *dataset card* (`DatasetCard`); its variants are held
 as int8 residue codes (`Dataset.codes`), never as a float tensor; every encoding is a
@@ -16,6 +17,10 @@ from typing import Any
 
 _HOMES = {
     "ALPHABET": "variants",
+    "ProteinRecord": "proteins",
+    "ProteinSetCard": "card",
+    "load_protein_set_card": "card",
+    "read_protein_set": "proteins",
     "DataSource": "source",
     "Dataset": "datasets",
     "DatasetCard": "card",
