@@ -4,6 +4,7 @@ each other, never on TensorFlow, and no module imports itself back through other
     core (dmsweep.core.*, config, jobfiles, errors, _cli, _yaml)   <- everything
     _tf                    (the one module that imports tensorflow and tf_keras)
     data <- models <- train <- cli                          (the job's side; TensorFlow here)
+    serve         (the job's side too: `dmsweep serve`; only cli imports it)
     run_builder   (may use core and data)
     aggregate     (may use core only)
 
@@ -39,7 +40,8 @@ ALLOWED = {
     "data": ("core", "data"),
     "models": ("core", "_tf", "data", "models"),
     "train": ("core", "_tf", "data", "models", "train"),
-    "cli": ("core", "_tf", "data", "models", "train", "cli"),
+    "cli": ("core", "_tf", "data", "models", "train", "serve", "cli"),
+    "serve": ("core", "_tf", "data", "models", "train", "serve"),
     "run_builder": ("core", "data", "run_builder"),
     "aggregate": ("core", "aggregate"),
 }

@@ -148,12 +148,15 @@ class Provenance:
     host: str | None = None
     dmsweep_version: str | None = None
     git_commit: str | None = None
+    data_files: Mapping[str, str] = field(default_factory=dict)
+    """Data file (relative to the dataset folder) -> 'sha256:<hex>' the job trained on."""
 
     @classmethod
     def from_json(cls, data: Any) -> Provenance:
         if type(data) is not dict:
             raise ResultProblem("not a JSON object")
-        return cls(*(_text(data.get(key)) for key in ("host", "dmsweep_version", "git_commit")))
+        texts = (_text(data.get(key)) for key in ("host", "dmsweep_version", "git_commit"))
+        return cls(*texts, data_files=_checksums(data.get("data_files")))
 
 
 @dataclass(frozen=True)
@@ -566,6 +569,14 @@ def _timings(value: Any) -> dict[str, float]:
     if type(value) is not dict:
         raise ResultProblem(f"timings = {_show(value)}: expected an object of seconds")
     return {str(k): _number(v, f"timings.{k}", 0.0, MAX_MAGNITUDE) for k, v in value.items()}
+
+
+def _checksums(value: Any) -> dict[str, str]:
+    """provenance.json's data_files; entries that are not text are left out (a note-level
+    field: a reader shows it, nothing decides on it)."""
+    if type(value) is not dict:
+        return {}
+    return {k: v for k, v in value.items() if type(k) is str and type(v) is str}
 
 
 def _text(value: Any) -> str | None:
