@@ -167,3 +167,20 @@ def test_attention_scores_refuses_other_models(avgfp) -> None:
     model = build_model(SMALL["gcn"], inputs)
     with pytest.raises(Exception, match="no attention pooling"):
         attention_scores(model, dataset.codes[:2])
+
+
+@pytest.mark.parametrize("name", ["linear", "gcn_attention"])
+def test_a_variant_scores_the_same_alone_and_in_any_batch(name, avgfp) -> None:
+    """A one-row call would take TensorFlow's matrix-vector path (another summation order:
+    up to 1e-5 on a linear model); `dmsweep predict` of one variant and a server's shared
+    batches must give the score `dmsweep predict` gives it among others."""
+    dataset, inputs = avgfp
+    model = build_model(SMALL[name], inputs)
+    codes = dataset.codes[:9]
+    alone = np.array([predict_scores(model, codes[i : i + 1])[0] for i in range(9)])
+    for batch_size in (2, 4, 9):
+        np.testing.assert_array_equal(predict_scores(model, codes, batch_size=batch_size), alone)
+    if name == "gcn_attention":
+        np.testing.assert_array_equal(
+            attention_scores(model, codes[:1])[0], attention_scores(model, codes)[0]
+        )

@@ -68,10 +68,20 @@ def predict_scores(
     if len(codes) == 0:
         return np.zeros(0, dtype=np.float32)
     out = [
-        _forward(model, tf.constant(codes[i : i + batch_size]))
+        _forward(model, _call_rows(codes[i : i + batch_size]))[: len(codes[i : i + batch_size])]
         for i in range(0, len(codes), batch_size)
     ]
     return np.concatenate(out).reshape(-1).astype(np.float32)
+
+
+def _call_rows(chunk: np.ndarray) -> tf.Tensor:
+    """The rows of one model call, a single row doubled (the caller keeps the first).
+
+    A one-row call takes TensorFlow's matrix-vector path, which sums in another order than
+    the matrix-matrix path of two rows or more (a linear avGFP model's score moved by up to
+    1e-5); from two rows on, a row's score does not depend on what it is batched with. So a
+    variant scores the same alone, in a file, or in a server's shared batch."""
+    return tf.constant(np.repeat(chunk, 2, axis=0) if len(chunk) == 1 else chunk)
 
 
 def has_attention(model: keras.Model) -> bool:
@@ -98,8 +108,9 @@ def attention_scores(
         return np.zeros((0, codes.shape[1] if codes.ndim == 2 else 0), dtype=np.float32)
     out = []
     for i in range(0, len(codes), batch_size):
-        x = features(tf.constant(codes[i : i + batch_size]), training=False)
-        out.append(pool.attention(x).numpy())
+        chunk = codes[i : i + batch_size]
+        x = features(_call_rows(chunk), training=False)
+        out.append(pool.attention(x).numpy()[: len(chunk)])
     return np.concatenate(out).astype(np.float32)
 
 
