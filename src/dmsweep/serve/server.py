@@ -2,7 +2,8 @@
 
 uvicorn handles SIGTERM and SIGINT gracefully: it stops accepting connections, lets
 in-flight requests finish (up to GRACE seconds), then runs the app's shutdown (the
-batchers finish what is queued). uvicorn's own access log is off: the app writes one JSON
+batchers finish what is queued), and then lets the signal end the process as it would have
+(exit status -15 to a parent that sent SIGTERM, as for any well-behaved daemon). uvicorn's own access log is off: the app writes one JSON
 line per request instead (dmsweep.serve.guard).
 """
 
@@ -24,7 +25,13 @@ def serve(settings: ServeSettings) -> int:
 
     from dmsweep.serve.app import create_app
 
-    app = create_app(settings)  # every folder checked before binding (JobFolderError: exit 2)
+    holder: list[uvicorn.Server] = []
+
+    def stop() -> None:  # the models could not load: stop serving, exit 2
+        for running in holder:
+            running.should_exit = True
+
+    app = create_app(settings, on_fatal=stop)  # folders checked before binding (exit 2)
     common = {
         "host": settings.host,
         "port": settings.port,
@@ -34,7 +41,8 @@ def serve(settings: ServeSettings) -> int:
     }
     try:
         if settings.workers == 1:
-            uvicorn.Server(uvicorn.Config(app, **common)).run()
+            holder.append(uvicorn.Server(uvicorn.Config(app, **common)))
+            holder[0].run()
         else:
             os.environ[SETTINGS_ENV] = settings.to_json()
             uvicorn.run(
