@@ -317,7 +317,7 @@ def test_the_access_log_is_one_json_line_per_request(server: Server) -> None:
     assert not any("Traceback" in line for line in server.log_lines())
 
 
-def test_the_api_matches_its_openapi_document(server: Server) -> None:
+def test_the_api_matches_its_openapi_document(server: Server, tmp_path: Path) -> None:
     """schemathesis, bounded: a few generated requests per operation, every response checked
     against the document (status codes, content types, bodies) and never a 500."""
     with server.client() as client:
@@ -331,7 +331,9 @@ def test_the_api_matches_its_openapi_document(server: Server) -> None:
     command += ["--checks", "not_a_server_error,status_code_conformance,"
                 "content_type_conformance,response_schema_conformance"]  # fmt: skip
     environ = {**os.environ, "SCHEMATHESIS_TELEMETRY": "false"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=environ)
+    done = subprocess.run(  # in tmp_path: schemathesis keeps a cache in its working folder
+        command, capture_output=True, text=True, timeout=120, env=environ, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 

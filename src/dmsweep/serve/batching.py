@@ -3,10 +3,12 @@
 A Keras call costs about the same for 1 row as for a few hundred (the per-call overhead of
 TensorFlow dominates small inputs), so sixteen clients asking for one variant each should
 be one call, not sixteen. One thread per model owns the calls: it takes the first waiting
-request, gathers more for at most `max_wait` seconds or until `batch_size` rows are
-waiting, runs the model on all of them (in chunks of `batch_size`, the fixed shape of
-every call), and hands each request its own slice. Rows are scored independently, so a
-variant's score does not depend on what it was batched with (within float32 rounding).
+request and every other one already queued, up to `batch_size` rows, runs the model on all
+of them (in chunks of at most `batch_size` rows: the fixed batch size of every call), and
+hands each request its own slice. No delay is added by default (`max_wait` 0): while the
+model runs, new requests queue up, and the next call takes them together, so batches grow
+with the load by themselves and a lone request waits for nobody. A variant's score does not
+depend on what it was batched with (dmsweep.models doubles a one-row call for that).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class MicroBatcher:
     """Runs `compute` on the rows of several requests at once, in one worker thread."""
 
     def __init__(
-        self, compute: Compute, *, batch_size: int, max_wait: float = 0.002, name: str = "model"
+        self, compute: Compute, *, batch_size: int, max_wait: float = 0.0, name: str = "model"
     ) -> None:
         self.compute = compute
         self.batch_size = batch_size

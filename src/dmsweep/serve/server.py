@@ -1,10 +1,10 @@
 """Run the app under uvicorn: one process, or `--workers N` processes each with the models.
 
 uvicorn handles SIGTERM and SIGINT gracefully: it stops accepting connections, lets
-in-flight requests finish (up to GRACE seconds), then runs the app's shutdown (the
-batchers finish what is queued), and then lets the signal end the process as it would have
-(exit status -15 to a parent that sent SIGTERM, as for any well-behaved daemon). uvicorn's own access log is off: the app writes one JSON
-line per request instead (dmsweep.serve.guard).
+in-flight requests finish (up to GRACE seconds), runs the app's shutdown (the batchers
+finish what is queued), then lets the signal end the process as it would have (a parent
+that sent SIGTERM sees status -15). uvicorn's own access log is off: the app writes one
+JSON line per request instead (dmsweep.serve.guard).
 """
 
 from __future__ import annotations
