@@ -81,8 +81,14 @@ def main() -> int:
         try:
             url = f"http://127.0.0.1:{port}"
             _wait_ready(url, server)
+            rss_start = _rss_mb(server.pid)
+            _warm_up(url, folders, variants, args.sizes, max(args.clients))
             rss_before = _rss_mb(server.pid)
-            print(f"server pid {server.pid}, RSS after warm-up {rss_before:.0f} MB")
+            print(
+                f"server pid {server.pid}: RSS {rss_start:.0f} MB when ready, {rss_before:.0f} "
+                "MB after a warm-up pass (every batch shape the load makes: TensorFlow keeps "
+                "per-shape buffers)"
+            )
             served_100 = {}
             for folder in folders:
                 for size in args.sizes:
@@ -101,7 +107,7 @@ def main() -> int:
         finally:
             server.terminate()
             server.wait(60)
-    print(f"server RSS: {rss_before:.0f} MB before the load, {rss_after:.0f} MB after")
+    print(f"server RSS: {rss_before:.0f} MB before the load, {rss_after:.0f} MB after it")
     for name, (predict, compiled) in in_process.items():
         served = served_100.get(name, float("nan"))
         print(
@@ -167,6 +173,16 @@ def _wait_ready(url: str, server: subprocess.Popen, timeout: float = 120) -> Non
             pass
         time.sleep(0.2)
     raise SystemExit(f"the server was not ready within {timeout} s")
+
+
+def _warm_up(
+    url: str, folders: Sequence[Path], variants: Sequence[str], sizes: Sequence[int], clients: int
+) -> None:
+    """A short pass at the highest concurrency for every model and size (not measured)."""
+    for folder in folders:
+        for size in sizes:
+            expected = _score(url, folder.name, variants[:size])
+            asyncio.run(_load(url, folder.name, variants[:size], expected, clients, 4 * clients))
 
 
 def _score(url: str, name: str, variants: Sequence[str]) -> list[float]:

@@ -198,6 +198,13 @@ def test_attention_for_the_attention_model(server: Server) -> None:
     assert weights["shape"] == [2, WILD_TYPE_LENGTH] and weights["datatype"] == "FP32"
     assert weights["data"][:WILD_TYPE_LENGTH] == pytest.approx(rows[0]["attention"], abs=1e-6)
     assert score["data"] == pytest.approx([r["score"] for r in rows], abs=1e-6)
+    with server.client() as client:
+        only = client.post(
+            f"/v2/models/{GCN}/infer", json={**body, "outputs": [{"name": "attention"}]}
+        )
+        empty = _predict(client, GCN, [], params={"attention": "true"})
+    assert [o["name"] for o in only.json()["outputs"]] == ["attention"]
+    assert empty.json() == {"predictions": []}
     assert refused.status_code == 422 and "attention needs a gcn" in refused.json()["error"]
 
 

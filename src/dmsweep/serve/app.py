@@ -258,6 +258,9 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
         outputs = [_tensor(model.task.output_name, scores)]
         if weights is not None:
             outputs.append(_tensor("attention", weights))
+        if body.outputs is not None:  # only those asked for, in the protocol's way
+            wanted = {o.name for o in body.outputs}
+            outputs = [o for o in outputs if o.name in wanted]
         return schemas.InferResponse(model_name=name, id=body.id, outputs=outputs)
 
 
