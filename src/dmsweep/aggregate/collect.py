@@ -19,7 +19,7 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +184,7 @@ def read_job_folder(path: str, name: str) -> tuple[dict[str, Any], tuple[str, in
         record["job_id"] = verdict.result.job_id
         _add_metrics(record, verdict.result.metrics)
     if verdict.provenance is not None:
-        record.update(zip(PROVENANCE_KEYS, astuple(verdict.provenance), strict=True))
+        record.update({key: getattr(verdict.provenance, key) for key in PROVENANCE_KEYS})
     elif verdict.valid and jobfiles.PROVENANCE not in verdict.stamps:
         notes.append("provenance.json missing")
     record["notes"] = "; ".join(notes)
