@@ -344,6 +344,36 @@ def test_the_api_matches_its_openapi_document(server: Server, tmp_path: Path) ->
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
+def test_best_of_a_run_without_a_token(tmp_path: Path, data_dir: Path) -> None:
+    """`--best TYPE` on a run folder serves best.csv's job as best-TYPE; on loopback without
+    --token-file no token is asked for."""
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURES / LINEAR, run / "results" / LINEAR)
+    (run / "summary").mkdir()
+    (run / "summary" / "best.csv").write_text(
+        f"model,job_id,folder,n_replicates\nlinear,{LINEAR},{run / 'results' / LINEAR},1\n"
+    )
+    port = _free_port()
+    command = [sys.executable, "-m", "dmsweep.cli", "serve", str(run), "--best", "linear"]
+    command += ["--port", str(port), "--data-dir", str(data_dir)]
+    log = tmp_path / "server.log"
+    with open(log, "w") as stream:
+        process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, text=True)
+    best = Server(process, f"http://127.0.0.1:{port}", log, run)
+    try:
+        _wait_ready(best)
+        with best.client(token=None) as client:
+            assert client.get("/v2").json()["models"] == ["best-linear"]
+            meta = client.get("/v2/models/best-linear").json()
+            scores = _predict(client, "best-linear", ["A108D,N144D", "_wt"]).json()
+    finally:
+        process.terminate()
+        process.wait(30)
+    assert (meta["name"], meta["job_id"]) == ("best-linear", LINEAR)
+    # the scores the README and docs/serve.md show for this model
+    assert scores["predictions"] == pytest.approx([1.441918969154358, 1.8523513078689575], abs=1e-6)
+
+
 # --------------------------------------------------------------------------------- the shutdown
 
 
