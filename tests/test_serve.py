@@ -77,21 +77,27 @@ def server(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator
     for name in (LINEAR, GCN):
         shutil.copytree(FIXTURES / name, root / name)
     (root / "token").write_text(TOKEN + "\n")
-    port = _free_port()
-    command = [sys.executable, "-m", "dmsweep.cli", "serve", str(root / LINEAR), str(root / GCN)]
-    command += ["--port", str(port), "--token-file", str(root / "token")]
-    command += ["--max-instances", str(MAX_INSTANCES), "--max-body-bytes", str(MAX_BODY)]
-    log = root / "server.log"
-    with open(log, "w") as stream:
-        process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, text=True)
-    running = Server(process, f"http://127.0.0.1:{port}", log, root)
+    options = ["--token-file", str(root / "token"), "--data-dir", str(data_dir)]
+    options += ["--max-instances", str(MAX_INSTANCES), "--max-body-bytes", str(MAX_BODY)]
+    running = _start([root / LINEAR, root / GCN], options, root)
     try:
         _wait_ready(running)
         yield running
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.wait(10)
+
+
+def _start(targets: list[Path], options: list[str], folder: Path) -> Server:
+    """`dmsweep serve TARGET... OPTIONS` on a free loopback port, logging to folder."""
+    port = _free_port()
+    command = [sys.executable, "-m", "dmsweep.cli", "serve", *map(str, targets)]
+    command += ["--port", str(port), *options]
+    log = folder / "server.log"
+    with open(log, "w") as stream:
+        process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, text=True)
+    return Server(process, f"http://127.0.0.1:{port}", log, folder)
 
 
 @pytest.fixture(scope="module")
@@ -353,13 +359,7 @@ def test_best_of_a_run_without_a_token(tmp_path: Path, data_dir: Path) -> None:
     (run / "summary" / "best.csv").write_text(
         f"model,job_id,folder,n_replicates\nlinear,{LINEAR},{run / 'results' / LINEAR},1\n"
     )
-    port = _free_port()
-    command = [sys.executable, "-m", "dmsweep.cli", "serve", str(run), "--best", "linear"]
-    command += ["--port", str(port), "--data-dir", str(data_dir)]
-    log = tmp_path / "server.log"
-    with open(log, "w") as stream:
-        process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, text=True)
-    best = Server(process, f"http://127.0.0.1:{port}", log, run)
+    best = _start([run], ["--best", "linear", "--data-dir", str(data_dir)], tmp_path)
     try:
         _wait_ready(best)
         with best.client(token=None) as client:
@@ -367,8 +367,8 @@ def test_best_of_a_run_without_a_token(tmp_path: Path, data_dir: Path) -> None:
             meta = client.get("/v2/models/best-linear").json()
             scores = _predict(client, "best-linear", ["A108D,N144D", "_wt"]).json()
     finally:
-        process.terminate()
-        process.wait(30)
+        best.process.terminate()
+        best.process.wait(30)
     assert (meta["name"], meta["job_id"]) == ("best-linear", LINEAR)
     # the scores the README and docs/serve.md show for this model
     assert scores["predictions"] == pytest.approx([1.441918969154358, 1.8523513078689575], abs=1e-6)
