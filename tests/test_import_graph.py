@@ -5,6 +5,7 @@ each other, never on TensorFlow, and no module imports itself back through other
     _tf                    (the one module that imports tensorflow and tf_keras)
     data <- models <- train <- cli                          (the job's side; TensorFlow here)
     db            (document stores of protein sets: core and data, never TensorFlow)
+    serve         (the job's side too: `dmsweep serve`; only cli imports it)
     run_builder   (may use core and data)
     aggregate     (may use core only)
 
@@ -41,7 +42,8 @@ ALLOWED = {
     "models": ("core", "_tf", "data", "models"),
     "train": ("core", "_tf", "data", "models", "train"),
     "db": ("core", "data", "db"),
-    "cli": ("core", "_tf", "data", "db", "models", "train", "cli"),
+    "cli": ("core", "_tf", "data", "db", "models", "train", "serve", "cli"),
+    "serve": ("core", "_tf", "data", "models", "train", "serve"),
     "run_builder": ("core", "data", "run_builder"),
     "aggregate": ("core", "aggregate"),
 }

@@ -20,6 +20,7 @@ import pytest
         "dmsweep.db.split",
         "dmsweep.db.stream",
         "dmsweep.db.mongo",
+        "dmsweep.serve.app",
     ],
 )
 def test_module_imports_without_tensorflow(module: str) -> None:
@@ -31,3 +32,14 @@ def test_module_imports_without_tensorflow(module: str) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"{module} imports {out.stdout.strip()}"
+
+
+def test_the_command_line_imports_no_server() -> None:
+    """`dmsweep --help` and `dmsweep serve --help` stay instant: FastAPI loads only to serve."""
+    code = (
+        "import sys, dmsweep.cli; dmsweep.cli.build_parser(); "
+        "heavy = ('fastapi', 'uvicorn', 'pydantic', 'starlette'); "
+        "print(','.join(sorted(m for m in heavy if m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"dmsweep.cli imports {out.stdout.strip()}"

@@ -18,6 +18,8 @@ from dmsweep.models import (
     SharedGraphConv,
     attention_scores,
     build_model,
+    compiled_attention,
+    compiled_scores,
     load_model,
     neighbour_average,
     predict_scores,
@@ -167,3 +169,39 @@ def test_attention_scores_refuses_other_models(avgfp) -> None:
     model = build_model(SMALL["gcn"], inputs)
     with pytest.raises(Exception, match="no attention pooling"):
         attention_scores(model, dataset.codes[:2])
+
+
+@pytest.mark.parametrize("name", ["linear", "gcn_attention"])
+def test_a_variant_scores_the_same_alone_and_in_any_batch(name, avgfp) -> None:
+    """A one-row call would take TensorFlow's matrix-vector path (another summation order:
+    up to 1e-5 on a linear model); `dmsweep predict` of one variant and a server's shared
+    batches must give the score `dmsweep predict` gives it among others."""
+    dataset, inputs = avgfp
+    model = build_model(SMALL[name], inputs)
+    codes = dataset.codes[:9]
+    alone = np.array([predict_scores(model, codes[i : i + 1])[0] for i in range(9)])
+    for batch_size in (2, 4, 9):
+        np.testing.assert_array_equal(predict_scores(model, codes, batch_size=batch_size), alone)
+    if name == "gcn_attention":
+        np.testing.assert_array_equal(
+            attention_scores(model, codes[:1])[0], attention_scores(model, codes)[0]
+        )
+
+
+@pytest.mark.parametrize("name", ["linear", "gcn_attention"])
+def test_the_compiled_predictors_score_as_predict(name, avgfp) -> None:
+    """What `dmsweep serve` calls: traced once, the same scores within 1e-6, and a variant
+    alone scores as in a batch."""
+    dataset, inputs = avgfp
+    model = build_model(SMALL[name], inputs)
+    codes = dataset.codes[:9]
+    scores = compiled_scores(model, 237)
+    np.testing.assert_allclose(scores(codes), predict_scores(model, codes), rtol=0, atol=1e-6)
+    alone = np.array([scores(codes[i : i + 1])[0] for i in range(9)])
+    np.testing.assert_array_equal(scores(codes, batch_size=4), alone)
+    assert scores(codes[:0]).shape == (0,)
+    if name == "gcn_attention":
+        attention = compiled_attention(model, 237)
+        expected = attention_scores(model, codes)
+        np.testing.assert_allclose(attention(codes), expected, rtol=0, atol=1e-6)
+        assert attention(codes[:0]).shape == (0, 237)

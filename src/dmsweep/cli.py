@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.set_defaults(run=_predict)
     _db_parser(commands)
+    _serve_parser(commands)
     return parser
 
 
@@ -200,6 +201,80 @@ def _db_options(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds to reach a server before giving up (5)",
     )
+
+
+def _serve_parser(commands: Any) -> None:
+    """`dmsweep serve`: options only; FastAPI and TensorFlow load when it runs."""
+    from dmsweep.serve import settings
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve trained models over HTTP (docs/serve.md)",
+        description=(
+            "Serve the models of job folders, or with --best TYPE the best job of that model "
+            "type from a run or summary folder (best.csv), over HTTP: TensorFlow Serving's "
+            "POST /v1/models/NAME:predict and the Open Inference Protocol (/v2/...). A model's "
+            "name is its job id, or best-TYPE. Binds to loopback unless --host and "
+            "--token-file are given."
+        ),
+    )
+    serve.add_argument("targets", nargs="+", type=Path, metavar="TARGET")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="TCP port (8000)")
+    serve.add_argument(
+        "--workers", type=positive_int, default=1, metavar="N", help="server processes (1)"
+    )
+    serve.add_argument(
+        "--best", metavar="MODEL_TYPE", help="serve the best job of this type from best.csv"
+    )
+    serve.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="F",
+        help="bearer token every request must send (required beyond loopback)",
+    )
+    serve.add_argument(
+        "--max-instances",
+        type=positive_int,
+        default=settings.DEFAULT_MAX_INSTANCES,
+        metavar="N",
+        help=f"instances per request ({settings.DEFAULT_MAX_INSTANCES})",
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=_byte_size,
+        default=settings.DEFAULT_MAX_BODY_BYTES,
+        metavar="SIZE",
+        help="request body limit, e.g. 10MB, 512kB (10MB)",
+    )
+    serve.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=settings.DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help=f"rows per model call, shared by requests ({settings.DEFAULT_BATCH_SIZE})",
+    )
+    _data_dir_option(serve)
+    serve.set_defaults(run=_serve)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port 0..65535, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 0..65535, got {value}")
+    return value
+
+
+def _byte_size(text: str) -> int:
+    from dmsweep.serve.settings import byte_size
+
+    try:
+        return byte_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _data_dir_option(parser: argparse.ArgumentParser) -> None:
@@ -465,6 +540,32 @@ def _check_output_file(path: Path) -> None:
         raise OutputError(f"-o {path}: {parent} is a file, not a folder")
     if not os.access(path if path.exists() else parent, os.W_OK):
         raise OutputError(f"-o {path}: not writable (permission denied)")
+
+
+# ---------------------------------------------------------------------------------------- serve
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from dmsweep.serve.models import resolve_targets
+    from dmsweep.serve.settings import ServeSettings, read_token
+
+    token = read_token(args.token_file, args.host)  # refused before anything loads
+    sources = resolve_targets(args.targets, best=args.best)
+    settings = ServeSettings(
+        folders=tuple(str(s.folder) for s in sources),
+        names=tuple(s.name for s in sources),
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        token=token,
+        max_instances=args.max_instances,
+        max_body_bytes=args.max_body_bytes,
+        batch_size=args.batch_size,
+        data_dir=str(args.data_dir) if args.data_dir is not None else None,
+    )
+    from dmsweep.serve.server import serve
+
+    return serve(settings)
 
 
 if __name__ == "__main__":

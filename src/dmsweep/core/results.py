@@ -152,13 +152,19 @@ class Provenance:
     device: str | None = None
     """What trained the model, e.g. "cpu: AMD EPYC" or "gpu: NVIDIA A100" (None before
     provenance.json recorded devices)."""
+    data_files: Mapping[str, str] = field(default_factory=dict)
+    """Data file (relative to the dataset folder) -> 'sha256:<hex>' the job trained on."""
 
     @classmethod
     def from_json(cls, data: Any) -> Provenance:
         if type(data) is not dict:
             raise ResultProblem("not a JSON object")
         texts = (_text(data.get(key)) for key in ("host", "dmsweep_version", "git_commit"))
-        return cls(*texts, device=_device_label(data.get("device")))
+        return cls(
+            *texts,
+            device=_device_label(data.get("device")),
+            data_files=_checksums(data.get("data_files")),
+        )
 
 
 def _device_label(device: Any) -> str | None:
@@ -594,6 +600,14 @@ def _timings(value: Any) -> dict[str, float]:
     if type(value) is not dict:
         raise ResultProblem(f"timings = {_show(value)}: expected an object of seconds")
     return {str(k): _number(v, f"timings.{k}", 0.0, MAX_MAGNITUDE) for k, v in value.items()}
+
+
+def _checksums(value: Any) -> dict[str, str]:
+    """provenance.json's data_files; entries that are not text are left out (a note-level
+    field: a reader shows it, nothing decides on it)."""
+    if type(value) is not dict:
+        return {}
+    return {k: v for k, v in value.items() if type(k) is str and type(v) is str}
 
 
 def _text(value: Any) -> str | None:

@@ -31,10 +31,12 @@ _HOMES = {
     "encoding_table": "encodings",
     "load_card": "card",
     "load_dataset": "datasets",
+    "looks_like_sequence": "variants",
     "make_split": "splits",
     "parse_variant_list": "variants",
     "read_card": "card",
     "residue_graph": "graphs",
+    "sequence_variant": "variants",
     "resolve_data_dir": "_files",
 }
 __all__ = sorted(_HOMES)

@@ -29,6 +29,7 @@ WILD_TYPE_NAMES = ("_wt", "")
 _CODE = {residue: code for code, residue in enumerate(ALPHABET)}
 _MUTATION = re.compile(r"([A-Za-z*])(-?\d+)([A-Za-z*])")
 _VARIANT_SEPARATORS = re.compile(r"[\s;]+")
+_SEQUENCE = re.compile(r"[A-Za-z*]+")
 
 
 def encode_variants(
@@ -62,6 +63,34 @@ def parse_variant_list(text: str) -> list[str]:
     pass it to `encode_variants`.
     """
     return [v for v in _VARIANT_SEPARATORS.split(text.strip()) if v]
+
+
+def looks_like_sequence(text: str) -> bool:
+    """True for a string of residue letters only (no position digits, no commas): a full
+    sequence, not a variant. `_wt` and the empty string are variants (the wild type)."""
+    return bool(text) and text not in WILD_TYPE_NAMES and _SEQUENCE.fullmatch(text) is not None
+
+
+def sequence_variant(sequence: str, wild_type: str, *, offset: int = 0) -> str:
+    """The variant that turns `wild_type` into `sequence` ("A108D,N144D"; `_wt` if equal).
+
+    Servers accept a full mutant sequence in place of a variant; a sequence of another length
+    cannot be aligned position by position and raises VariantError with the problem only
+    (the caller adds where it happened, as `encode_variants` does)."""
+    if len(sequence) != len(wild_type):
+        raise VariantError(
+            f"a sequence of {len(sequence)} residues: expected {len(wild_type)} (the wild "
+            "type's length), or a variant such as A108D"
+        )
+    bad = sorted({c for c in sequence.upper() if c not in _CODE})
+    if bad:
+        raise VariantError(f"unknown amino acid(s) {''.join(bad)!r} (expected one of {ALPHABET})")
+    changes = [
+        f"{old}{offset + i}{new}"
+        for i, (old, new) in enumerate(zip(wild_type, sequence.upper(), strict=True))
+        if old != new
+    ]
+    return ",".join(changes) if changes else WILD_TYPE_NAMES[0]
 
 
 def count_mutations(variants: Sequence[str]) -> np.ndarray:
