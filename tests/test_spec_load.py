@@ -89,6 +89,15 @@ BAD = {
         "models: {linear: {}}\nresources: {default: {cpus: 1.5}}\n",
         "resources.default.cpus: expected an integer >= 1, got 1.5",
     ),
+    "mixed precision without a gpu": (
+        "models: {fc: {fixed: {precision: mixed_float16}}}\n",
+        "models.fc: precision mixed_float16 needs a GPU: set resources.fc.gpus >= 1, or leave "
+        "precision unset (float32 on CPUs)",
+    ),
+    "unknown precision": (
+        "models: {fc: {fixed: {precision: fp8}}}\nresources: {fc: {gpus: 1}}\n",
+        None,
+    ),
     "gpu capability without gpus": (
         "models: {linear: {}}\nresources: {default: {gpus_minimum_capability: 8.0}}\n",
         "resources.default.gpus_minimum_capability: only applies with gpus >= 1",

@@ -10,9 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from dmsweep._tf import keras
+from dmsweep.config import PRECISIONS, TrainConfig
 from dmsweep.jobfiles import ERROR, METRICS, PROVENANCE
+from dmsweep.models import ModelInputs, build_model, precision_policy, predict_scores
 from dmsweep.train.devices import ASSIGNED_GPUS_ENV, requested_gpus
 
 QUICK = ["--set", "split=random", "--set", "max_variants=500", "--set", "max_epochs=1"]
@@ -88,3 +92,44 @@ def test_every_training_records_its_device(tmp_path: Path, data_dir: Path) -> No
     device = json.loads((_only_job(tmp_path) / PROVENANCE).read_text())["device"]
     assert device["kind"] == "cpu" and device["cpu_fallback"] is False
     assert device["gpus_requested"] == 0 and device["cpu"]
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_every_model_builds_and_trains_under_mixed_precision_with_a_float32_output(
+    precision: str,
+) -> None:
+    """The GPU code path of `precision:` on the CPU: each model type builds, takes a training
+    step and scores in float32 (the graph product casts around TensorFlow's CSR kernel), and
+    the process-wide policy is float32 again afterwards."""
+    length, rng = 24, np.random.default_rng(0)
+    adjacency = (rng.random((length, length)) < 0.2).astype(np.float32)
+    inputs = ModelInputs(
+        table=rng.random((21, 40)).astype(np.float32),
+        length=length,
+        adjacency=np.maximum(adjacency, adjacency.T),
+    )
+    codes = rng.integers(0, 21, (16, length)).astype(np.int8)
+    scores = rng.random(16).astype(np.float32)
+    for flat in (
+        {"model": "linear"},
+        {"model": "fc", "units": 8},
+        {"model": "cnn", "filters": 4, "layers": 2, "dense_units": 8},
+        {"model": "gcn", "filters": 4, "layers": 3, "pooling": "attention", "dense_units": 8},
+    ):
+        with precision_policy(precision):
+            model = build_model(TrainConfig.from_flat(flat).params, inputs)
+            model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+        assert keras.mixed_precision.global_policy().name == "float32"
+        first = model.get_layer("graphconv1" if flat["model"] == "gcn" else "encoding")
+        assert first.compute_dtype == precision.removeprefix("mixed_")
+        loss = model.fit(codes, scores, epochs=1, verbose=0).history["loss"][0]
+        predicted = predict_scores(model, codes)
+        assert np.isfinite(loss) and predicted.dtype == np.float32 and np.isfinite(predicted).all()
+
+
+def test_mixed_precision_on_the_cpu_fails_at_once_saying_why(tmp_path: Path) -> None:
+    done = _train(tmp_path, "--set", "precision=mixed_bfloat16")
+    assert done.returncode == 1, done.stderr
+    error = json.loads((_only_job(tmp_path) / ERROR).read_text())
+    assert error["phase"] == "devices"
+    assert error["message"].startswith("precision mixed_bfloat16 needs a GPU, and this training")

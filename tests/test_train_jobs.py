@@ -87,7 +87,8 @@ def test_folder_is_complete_per_contract(trained) -> None:
     )
     sizes = {part: metrics["splits"][part]["n"] for part in ("train", "tune", "test")}
     assert sizes == {"train": 1600, "tune": 200, "test": 200}
-    assert set(metrics["timings"]) == {"load_data", "build_model", "train", "evaluate", "total"}
+    phases = {"devices", "load_data", "build_model", "train", "evaluate", "total"}
+    assert set(metrics["timings"]) == phases
     assert 1 <= metrics["best_epoch"] <= metrics["epochs_run"] <= 3
     assert metrics["n_parameters"] == 237 * 40 + 1
     assert metrics["seconds_per_epoch"] > 0 and metrics["peak_memory_mb"] > 100

@@ -28,6 +28,8 @@ MODEL_TYPES: tuple[str, ...] = get_args(ModelType)
 ENCODINGS: tuple[str, ...] = ("one_hot", "aa_index")
 GRAPH_KINDS: tuple[str, ...] = ("distance", "knn")
 POOLINGS: tuple[str, ...] = ("flatten", "attention")
+PRECISIONS: tuple[str, ...] = ("mixed_float16", "mixed_bfloat16")
+"""Keras mixed-precision policies a GPU training may use (unset: float32 throughout)."""
 RANDOM_SPLIT = "random"
 DEFAULT_SEED = 7
 """The job seed when a config names none (Python, NumPy and TensorFlow seeds derive from it)."""
@@ -211,9 +213,14 @@ class OptimConfig:
     max_epochs: int = bounded(300, 1, 100_000)
     patience: int = bounded(15, 0, 100_000)
     min_delta: float = bounded(1e-5, 0, 1e6)
+    precision: str | None = None
+    """A mixed-precision policy (PRECISIONS) for GPU trainings; the output layer stays float32.
+    Unset (the default) trains in float32 and leaves the job id as it was."""
 
     def __post_init__(self) -> None:
         check_bounds(self)
+        if self.precision is not None:
+            _check_choice("precision", self.precision, PRECISIONS)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,13 @@ import numpy as np
 
 from dmsweep._tf import keras, tf
 from dmsweep.errors import JobFolderError
-from dmsweep.models.builders import MODEL_BUILDERS, ModelInputs, build_model, register
+from dmsweep.models.builders import (
+    MODEL_BUILDERS,
+    ModelInputs,
+    build_model,
+    precision_policy,
+    register,
+)
 from dmsweep.models.layers import (
     AttentionPool,
     BatchMajor,
@@ -44,6 +50,7 @@ __all__ = [
     "has_attention",
     "load_model",
     "neighbour_average",
+    "precision_policy",
     "predict_scores",
     "register",
     "save_model",

@@ -10,7 +10,8 @@ dropout after convolutions, flatten before dense layers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,20 @@ def register(model_type: str) -> Callable[[Builder], Builder]:
     return add
 
 
+@contextlib.contextmanager
+def precision_policy(precision: str | None) -> Iterator[None]:
+    """Build (and compile) under a Keras mixed-precision policy, then back to float32: the
+    policy is process-wide, and the next training of a batch may not want it."""
+    if precision is None:
+        yield
+        return
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def build_model(params: ModelParams, inputs: ModelInputs) -> keras.Model:
     """The (uncompiled) Keras model for `params`, named after its model type."""
     try:
@@ -79,6 +94,12 @@ def _encoded_input(inputs: ModelInputs) -> tuple[keras.KerasTensor, Any]:
     return codes, encoded
 
 
+def _output_layer() -> keras.layers.Layer:
+    """The one-unit score, always float32: under a mixed-precision policy the layers before
+    it compute in float16/bfloat16, the loss and the saved predictions do not."""
+    return keras.layers.Dense(1, dtype="float32", name="output")
+
+
 def _leaky(name: str) -> keras.layers.Layer:
     return keras.layers.LeakyReLU(alpha=LEAKY_SLOPE, name=name)
 
@@ -88,14 +109,14 @@ def _dense_head(x: Any, units: int, dropout: float) -> Any:
     x = keras.layers.Dense(units, name="dense")(x)
     x = _leaky("dense_act")(x)
     x = keras.layers.Dropout(dropout, name="dense_dropout")(x)
-    return keras.layers.Dense(1, name="output")(x)
+    return _output_layer()(x)
 
 
 @register("linear")
 def build_linear(params: LinearParams, inputs: ModelInputs) -> keras.Model:
     codes, x = _encoded_input(inputs)
     x = keras.layers.Flatten(name="flatten")(x)
-    out = keras.layers.Dense(1, name="output")(x)
+    out = _output_layer()(x)
     return keras.Model(codes, out, name="linear")
 
 
@@ -107,7 +128,7 @@ def build_fc(params: FCParams, inputs: ModelInputs) -> keras.Model:
         x = keras.layers.Dense(params.units, name=f"dense{i}")(x)
         x = _leaky(f"dense{i}_act")(x)
         x = keras.layers.Dropout(params.dropout, name=f"dense{i}_dropout")(x)
-    out = keras.layers.Dense(1, name="output")(x)
+    out = _output_layer()(x)
     return keras.Model(codes, out, name="fc")
 
 

@@ -136,13 +136,17 @@ class _SharedGraphConvBase(GCSConv):
         return self.kernel_initializer.__class__.from_config(self.kernel_initializer.get_config())
 
     def aggregate(self, h: tf.Tensor) -> tf.Tensor:
-        """`A_hat h` for node-major h (L, batch, F): one product for the whole batch."""
+        """`A_hat h` for node-major h (L, batch, F): one product for the whole batch.
+
+        The sparse product is in float32 whatever the compute dtype: TensorFlow's CSR kernel
+        has no half-precision version (a mixed-precision model casts around it)."""
         shape = tf.shape(h)
         flat = tf.reshape(h, (self.num_nodes, -1))
         if self.sparse:
-            out = csr_matmul(tf.sparse.from_dense(self.adjacency), flat)
+            adjacency = tf.sparse.from_dense(tf.cast(self.adjacency, tf.float32))
+            out = tf.cast(csr_matmul(adjacency, tf.cast(flat, tf.float32)), flat.dtype)
         else:
-            out = tf.matmul(self.adjacency, flat)
+            out = tf.matmul(tf.cast(self.adjacency, flat.dtype), flat)
         return tf.reshape(out, shape)
 
     def _finish(self, output: tf.Tensor) -> tf.Tensor:

@@ -77,6 +77,7 @@ def plan(spec: SweepSpec, *, data: DataSource, max_trainings: int = MAX_TRAINING
     trainings = expand(spec, dataset=card.name, max_trainings=max_trainings)
     _check_splits(spec, data.split_names(card) if card.splits else (), card)
     _check_lengths(spec, trainings, card)
+    _check_precision(spec, trainings)
     batches = plan_batches(trainings, spec.trainings_per_job_by_model)
     return SweepPlan(spec, data, card, tuple(trainings), tuple(batches))
 
@@ -107,6 +108,18 @@ def _check_lengths(
         if id(params) not in seen:
             seen.add(id(params))
             _check_length(training.config, card, f"{spec.path}: models.{training.config.model}")
+
+
+def _check_precision(spec: SweepSpec, trainings: Sequence[PlannedTraining]) -> None:
+    """Mixed precision is a GPU feature: a training that asks for it must be granted one."""
+    for training in trainings:
+        precision = training.config.optim.precision
+        if precision is not None and training.resources.gpus == 0:
+            model = training.config.model
+            raise ConfigError(
+                f"{spec.path}: models.{model}: precision {precision} needs a GPU: set "
+                f"resources.{model}.gpus >= 1, or leave precision unset (float32 on CPUs)"
+            )
 
 
 def _check_length(config: TrainConfig, card: DatasetCard, where: str) -> None:

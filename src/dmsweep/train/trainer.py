@@ -31,7 +31,13 @@ from dmsweep.data.encodings import encoding_checksums
 from dmsweep.data.source import DataSource
 from dmsweep.errors import DataError, JobFolderError, TrainingError
 from dmsweep.jobfiles import DATASET_CARD
-from dmsweep.models import ModelInputs, build_model, predict_scores, save_model
+from dmsweep.models import (
+    ModelInputs,
+    build_model,
+    precision_policy,
+    predict_scores,
+    save_model,
+)
 from dmsweep.train.devices import check_devices, requested_gpus
 from dmsweep.train.jobs import JobOutcome, RunOptions, inject_fault
 from dmsweep.train.metrics import regression_metrics
@@ -270,6 +276,12 @@ class _Job:
         )
         self.provenance["device"] = device.to_json()
         self.folder.write_provenance(self.provenance)
+        precision = self.config.optim.precision
+        if precision is not None and device.kind != "gpu":
+            raise TrainingError(
+                f"precision {precision} needs a GPU, and this training runs on the CPU "
+                f"({device.label}): leave precision unset to train in float32"
+            )
 
     def _load(self) -> _Data:
         config, cache = self.config, self.cache
@@ -296,12 +308,13 @@ class _Job:
         inputs = ModelInputs(
             table=data.table, length=data.dataset.codes.shape[1], adjacency=data.adjacency
         )
-        model = build_model(self.config.params, inputs)
-        model.compile(
-            optimizer=adam(self.config.optim.learning_rate),
-            loss="mse",
-            steps_per_execution=STEPS_PER_EXECUTION,
-        )
+        with precision_policy(self.config.optim.precision):
+            model = build_model(self.config.params, inputs)
+            model.compile(  # mixed_float16: Keras wraps the optimizer in loss scaling here
+                optimizer=adam(self.config.optim.learning_rate),
+                loss="mse",
+                steps_per_execution=STEPS_PER_EXECUTION,
+            )
         return model
 
     def _fit(self, model: keras.Model, data: _Data) -> _BestEpoch:
