@@ -367,9 +367,17 @@ def test_card_path_relative_to_the_spec(tmp_path: Path) -> None:
     assert {t.config.data.dataset for t in planned.trainings} == {"avgfp"}
 
 
-@pytest.mark.parametrize("name", ["demo", "gfp_main", "gfp_resampling"])
+@pytest.mark.parametrize("name", ["demo", "gfp_main", "gfp_resampling", "gfp_replicates"])
 def test_shipped_specs_load(name: str) -> None:
     spec = load_spec(REPO / "sweeps" / f"{name}.yaml")
     assert spec.name == name
     assert set(spec.models) == {"linear", "fc", "cnn", "gcn"}
     assert spec.description
+
+
+def test_the_replicates_sweep_is_four_models_on_six_published_splits() -> None:
+    planned = plan(load_spec(REPO / "sweeps" / "gfp_replicates.yaml"), data=DataSource.resolve())
+    splits = {t.config.data.split for t in planned.trainings}
+    assert splits == {f"main_replicates/standard_rep_{i}" for i in range(6)}
+    models = [t.config.model for t in planned.trainings]
+    assert {m: models.count(m) for m in set(models)} == {"linear": 6, "fc": 6, "cnn": 6, "gcn": 6}
