@@ -475,6 +475,19 @@ class Cache:
             writer.write_table(table)
 
 
+_ROW_KEY_SEP = "|"
+
+
+def row_key(folder: str, signature: str, condor_values: Iterable[Any] = ()) -> str:
+    """The key under which summary.csv caches a row's rendered line: it changes when the
+    folder's files or its HTCondor values change (no folder name holds the separator)."""
+    return _ROW_KEY_SEP.join([folder, signature, *map(str, condor_values)])
+
+
+def row_key_folder(key: str) -> str:
+    return key.split(_ROW_KEY_SEP, 1)[0]
+
+
 _META_KEY = b"dmsweep"
 _FOLDER, _SIGNATURE, _MASK, _LINE_KEY, _LINE = (
     "__folder", "__signature", "__mask", "__line_key", "__line",
@@ -490,7 +503,7 @@ def _cache_to_arrow(cache: Cache) -> Any:
     records = cache.records
     names = records.index.tolist()
     lines = cache.csv_lines.get("lines", {})
-    key_of = {key.split("|", 1)[0]: key for key in lines}
+    key_of = {row_key_folder(key): key for key in lines}
     keys = [key_of.get(name) for name in names]
     signatures = [cache.signatures.get(name, (_REREAD, 0)) for name in names]
     columns: dict[str, Any] = {

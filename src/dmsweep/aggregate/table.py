@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dmsweep.aggregate.collect import PROVENANCE_KEYS, SPLITS, TRAINED
+from dmsweep.aggregate.collect import PROVENANCE_KEYS, SPLITS, TRAINED, row_key
 from dmsweep.aggregate.design import label
 from dmsweep.aggregate.runinfo import CONDOR_COLUMNS, RunInfo
 from dmsweep.config import MODEL_PARAMS, DataConfig, OptimConfig
@@ -213,12 +213,12 @@ def row_keys(
 ) -> list[str]:
     """A key per summary row that changes when its folder or its HTCondor values change."""
     names = [os.path.basename(folder) for folder in summary["folder"].tolist()]
-    keys = [f"{name}|{signatures.get(name, ('?', 0))[0]}" for name in names]
-    if with_condor:
-        condor = [c for c in CONDOR_COLUMNS if c in summary.columns]
-        values = zip(*(summary[c].tolist() for c in condor), strict=True)
-        keys = [f"{key}|{'|'.join(map(str, v))}" for key, v in zip(keys, values, strict=True)]
-    return keys
+    condor = [c for c in CONDOR_COLUMNS if c in summary.columns] if with_condor else []
+    values = zip(*(summary[c].tolist() for c in condor), strict=True) if condor else None
+    return [
+        row_key(name, signatures.get(name, ("?", 0))[0], next(values) if values else ())
+        for name in names
+    ]
 
 
 def available_resources(data: pd.DataFrame) -> tuple[str, ...]:

@@ -54,7 +54,6 @@ class DeviceRecord:
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
-        out["gpus"] = [asdict(g) for g in self.gpus]
         out["label"] = self.label
         return out
 
