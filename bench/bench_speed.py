@@ -17,11 +17,17 @@ machine).
 
     .venv/bin/python bench/bench_speed.py --data-dir ../shared/data            # everything
     .venv/bin/python bench/bench_speed.py --models gcn,gcn_baseline --steps 200  # quick look
+
+`--csv FILE` also writes the figures of our four model types (wall seconds per epoch, the
+device, the config) in the columns of `aggregate`'s summary.csv, for `run_builder SPEC
+--dry-run --timings FILE` (CPU- and GPU-hours of a sweep from speed measured here, or on a
+GPU node: run this there).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import statistics
 import sys
@@ -37,9 +43,18 @@ import numpy as np
 from spektral.layers import GCNConv
 from spektral.utils import gcn_filter
 
-from dmsweep.config import CNNParams, DataConfig, FCParams, GCNParams, LinearParams
+from dmsweep.config import (
+    CNNParams,
+    DataConfig,
+    FCParams,
+    GCNParams,
+    LinearParams,
+    OptimConfig,
+    TrainConfig,
+)
 from dmsweep.data import encoding_table, load_dataset, make_split, residue_graph
 from dmsweep.models import EncodedGraphConv, ModelInputs, SharedGraphConv, build_model
+from dmsweep.train.devices import check_devices
 from dmsweep.train.trainer import (
     EVAL_BATCH_SIZE,
     STEPS_PER_EXECUTION,
@@ -108,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument(
+        "--csv", type=Path, default=None, help="also write the figures for run_builder --timings"
+    )
+    parser.add_argument(
         "--gcn-size",
         metavar="LAYERSxFILTERS[@BATCH]",
         default=None,
@@ -123,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown models {unknown}")
 
     threads = configure_threads(args.threads)
+    device = check_devices(0, threads=threads, allow_cpu_fallback=True)  # a GPU if one is seen
     dataset = load_dataset("avgfp", data_dir=args.data_dir)
     split = make_split(dataset, DataConfig(split="main"))
     table = encoding_table(("one_hot", "aa_index"), data_dir=args.data_dir)
@@ -131,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     codes, scores = dataset.codes, dataset.scores
     print(
         f"avGFP splits/main: {len(train)} train, {len(tune)} tune variants; threads {threads}; "
-        f"{os.cpu_count()} CPUs; TensorFlow {tf.__version__}",
+        f"{os.cpu_count()} CPUs; {device.kind}: {device.label}; TensorFlow {tf.__version__}",
         flush=True,
     )
 
@@ -155,7 +174,33 @@ def main(argv: list[str] | None = None) -> int:
             )
 
     report(candidates, steps=args.steps)
+    if args.csv is not None:
+        write_timings(args.csv, candidates, f"{device.kind}: {device.label}")
+        print(f"timings for run_builder --dry-run --timings: {args.csv}")
     return 0
+
+
+def write_timings(path: Path, candidates: list[Candidate], device: str) -> None:
+    """Our model types' median wall seconds per epoch as summary.csv rows (timings.py)."""
+    rows = []
+    for c in candidates:
+        if c.name not in PUBLISHED:
+            continue
+        params, batch_size, learning_rate = PUBLISHED[c.name]
+        config = TrainConfig(
+            params=params,
+            data=DataConfig(split="main"),
+            optim=OptimConfig(learning_rate=learning_rate, batch_size=batch_size),
+            seed=SEED,
+        )
+        flat = {k: ",".join(v) if isinstance(v, list) else v for k, v in config.to_flat().items()}
+        seconds = statistics.median(c.wall)
+        rows.append({**flat, "status": "ok", "device": device, "seconds_per_epoch": seconds})
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, columns)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def our_candidate(name, codes, scores, train, tune, table, graph) -> Candidate:

@@ -18,8 +18,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dmsweep._cli import EXIT_FAILED, EXIT_OK, VersionAction, positive_int, run_subcommand
+from dmsweep._cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    VersionAction,
+    positive_float,
+    positive_int,
+    run_subcommand,
+)
+from dmsweep.errors import ConfigError
 from dmsweep.run_builder.expand import MAX_TRAININGS
+from dmsweep.run_builder.timings import DEFAULT_GPU_HOUR_COST
 
 COMMANDS = ("build", "submit", "status", "resubmit", "run-local")
 
@@ -74,6 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument(
         "--dry-run", action="store_true", help="print counts and the estimate, write nothing"
+    )
+    build.add_argument(
+        "--timings",
+        type=Path,
+        metavar="CSV",
+        help="with --dry-run: an earlier sweep's summary.csv (or bench_speed.py --csv output): "
+        "estimate CPU- and GPU-hours from its measured seconds per epoch",
+    )
+    build.add_argument(
+        "--gpu-hour-cost",
+        type=positive_float,
+        default=DEFAULT_GPU_HOUR_COST,
+        metavar="X",
+        help=f"core-hours one GPU-hour is worth, to say which request is cheaper "
+        f"(default {DEFAULT_GPU_HOUR_COST:g})",
     )
     build.set_defaults(run=_build)
 
@@ -133,7 +157,16 @@ def _build(args: argparse.Namespace) -> int:
         planned = plan_file(args.spec, data=data, max_trainings=args.max_trainings)
         for line in planned.summary():
             print(line)
+        if args.timings is not None:
+            from dmsweep.run_builder.timings import cost_lines, device_costs, read_timings
+
+            timings = read_timings(args.timings)
+            costs = device_costs(timings, planned.batches)
+            for line in cost_lines(timings, costs, args.gpu_hour_cost):
+                print(line)
         return EXIT_OK
+    if args.timings is not None:
+        raise ConfigError("--timings: only with --dry-run (it calibrates the printed estimate)")
     from dmsweep.run_builder.folder import BuildOptions, build_run
 
     options = BuildOptions(

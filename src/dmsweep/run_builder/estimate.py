@@ -105,13 +105,17 @@ def estimate(
 
 def training_seconds(cfg: TrainConfig) -> float:
     """Core-seconds of one training (rough; see docs/sweep-spec.md#estimates)."""
+    return TRAINING_OVERHEAD_S + epoch_seconds(cfg) * expected_epochs(cfg)
+
+
+def epoch_seconds(cfg: TrainConfig) -> float:
+    """Modelled core-seconds of one epoch: what measured timings calibrate (timings.py)."""
     data = cfg.data
     n = DATASET_SIZE if data.max_variants is None else min(data.max_variants, DATASET_SIZE)
     held_out = (data.tune_fraction or 0.1) + (data.test_fraction or 0.1)
     n_train = n * (1 - held_out) * data.train_fraction
     per_epoch = SECONDS_PER_EPOCH[cfg.model] * _work_ratio(cfg) * n_train / REFERENCE_TRAIN
-    per_epoch *= (128 / cfg.optim.batch_size) ** 0.5  # more, smaller steps cost more
-    return TRAINING_OVERHEAD_S + per_epoch * expected_epochs(cfg)
+    return per_epoch * (128 / cfg.optim.batch_size) ** 0.5  # more, smaller steps cost more
 
 
 def expected_epochs(cfg: TrainConfig) -> float:
