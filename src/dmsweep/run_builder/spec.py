@@ -74,6 +74,7 @@ RESAMPLE_KEYS: tuple[str, ...] = (
     "max_variants",
     "tune_fraction",
     "test_fraction",
+    "max_train_mutations",
 )
 RESERVED: dict[str, str] = {
     "model": "list model types under models:",
