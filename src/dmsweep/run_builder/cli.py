@@ -133,6 +133,13 @@ def _build(args: argparse.Namespace) -> int:
         planned = plan_file(args.spec, data=data, max_trainings=args.max_trainings)
         for line in planned.summary():
             print(line)
+        from dmsweep.run_builder.environments import environment_size, transfer_lines
+
+        environment = planned.spec.environment
+        for line in transfer_lines(
+            environment, len(planned.batches), environment_size(environment)
+        ):
+            print(line)
         return EXIT_OK
     from dmsweep.run_builder.folder import BuildOptions, build_run
 
