@@ -54,6 +54,31 @@ def test_job_id_is_stable_across_versions() -> None:
         ({"split": "random", "tune_fraction": 0.5, "test_fraction": 0.5}, "sum below 1"),
         ({"train_fraction": 0}, "train_fraction: expected a number in (0, 1], got 0"),
         ({"learning_rate": "nan"}, "learning_rate: expected a number in (0, 10], got 'nan'"),
+        (
+            {"split": "main", "max_train_mutations": 3},
+            "max_train_mutations: only applies with split: extrapolation",
+        ),
+        (
+            {"split": "random", "max_train_mutations": 3},
+            "max_train_mutations: only applies with split: extrapolation",
+        ),
+        ({"split": "extrapolation"}, "max_train_mutations: expected an integer in [1, 10_000]"),
+        (
+            {"split": "extrapolation", "max_train_mutations": 3, "test_fraction": 0.2},
+            "test_fraction: only applies with split: random",
+        ),
+        (
+            {"split": "extrapolation", "max_train_mutations": 3, "max_variants": 100},
+            "max_variants: only applies with split: random",
+        ),
+        (
+            {"split": "extrapolation", "max_train_mutations": 0},
+            "max_train_mutations: expected an integer in [1, 10_000], got 0",
+        ),
+        (
+            {"split": "extrapolation", "max_train_mutations": 2.5},
+            "max_train_mutations: expected an integer in [1, 10_000], got 2.5",
+        ),
     ],
 )
 def test_bad_configs_fail_with_one_line_naming_the_key(flat: dict, message: str) -> None:
@@ -61,6 +86,18 @@ def test_bad_configs_fail_with_one_line_naming_the_key(flat: dict, message: str)
         TrainConfig.from_flat(flat, source="spec.yaml")
     text = str(err.value)
     assert text.startswith("spec.yaml: ") and message in text and "\n" not in text
+
+
+def test_an_extrapolation_split_resolves_its_seed_and_tune_fraction() -> None:
+    """The tune draw is seeded and its fraction stated in config.json; k is part of the id."""
+    config = TrainConfig.from_flat({"split": "extrapolation", "max_train_mutations": 3})
+    flat = config.to_flat()
+    assert (flat["split_seed"], flat["tune_fraction"], flat["max_train_mutations"]) == (0, 0.1, 3)
+    assert "test_fraction" not in flat and "max_variants" not in flat
+    assert TrainConfig.from_flat(flat).job_id == config.job_id
+    assert config.replace(max_train_mutations=2).job_id != config.job_id
+    assert config.replace(split_seed=1).job_id != config.job_id
+    assert "max_train_mutations" not in TrainConfig().to_flat()  # other splits: id unchanged
 
 
 def test_replace_changes_one_key() -> None:

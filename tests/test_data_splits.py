@@ -96,6 +96,34 @@ def test_random_split_with_train_fraction(avgfp):
     assert split.sizes() == {"train": 80, "tune": 40, "test": 40}
 
 
+def test_extrapolation_split_trains_on_few_mutations_and_tests_on_more(avgfp):
+    def extrapolation(k, **extra):
+        config = DataConfig(split="extrapolation", max_train_mutations=k, **extra)
+        return make_split(avgfp, config)
+
+    split = extrapolation(3)
+    assert_valid(split, len(avgfp))
+    counts = avgfp.num_mutations
+    assert counts[split.train].max() <= 3 and counts[split.tune].max() <= 3
+    assert counts[split.test].min() == 4
+    assert (split.assignment(len(avgfp)) > 0).all()  # every variant is in one part
+    pool = int((counts <= 3).sum())
+    assert split.sizes() == {
+        "train": pool - round(0.1 * pool),
+        "tune": round(0.1 * pool),
+        "test": int((counts > 3).sum()),
+    }
+    assert extrapolation(3).checksums() == split.checksums()  # seeded
+    other = extrapolation(3, split_seed=1, tune_fraction=0.2)
+    assert other.checksums()["tune"] != split.checksums()["tune"]
+    assert np.array_equal(other.test, split.test) and len(other.tune) == round(0.2 * pool)
+    reduced = extrapolation(3, train_fraction=0.5)
+    assert len(reduced.train) == round(0.5 * len(split.train))
+    assert np.isin(reduced.train, split.train).all()
+    with pytest.raises(DataError, match=r"max_train_mutations 15 leaves an empty part .* 0 test"):
+        extrapolation(15)
+
+
 def test_unknown_split_lists_a_few_real_splits_closest_first(avgfp):
     """issue 7: not ~100 folders (non-split ones included) but a few real splits, closest first."""
     with pytest.raises(DataError) as caught:

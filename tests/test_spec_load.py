@@ -381,3 +381,28 @@ def test_the_replicates_sweep_is_four_models_on_six_published_splits() -> None:
     assert splits == {f"main_replicates/standard_rep_{i}" for i in range(6)}
     models = [t.config.model for t in planned.trainings]
     assert {m: models.count(m) for m in set(models)} == {"linear": 6, "fc": 6, "cnn": 6, "gcn": 6}
+
+
+def test_the_extrapolation_sweep_is_linear_and_fc_below_four_mutations() -> None:
+    planned = plan(load_spec(REPO / "sweeps" / "gfp_extrapolation.yaml"), data=DataSource.resolve())
+    assert sorted(t.config.model for t in planned.trainings) == ["fc", "linear"]
+    for training in planned.trainings:
+        data = training.config.data
+        assert (data.split, data.max_train_mutations, data.tune_fraction) == (
+            "extrapolation",
+            3,
+            0.1,
+        )
+    assert not any("splits/" in rel for rel in planned.data_files())  # no split folder read
+
+
+def test_an_extrapolation_split_is_checked_against_the_dataset(tmp_path: Path) -> None:
+    """avGFP's variants have at most 15 mutations: k = 15 would leave no test variant."""
+    message = refused(
+        tmp_path,
+        HEAD + "fixed: {split: extrapolation, max_train_mutations: 15}\nmodels: {linear: {}}\n",
+    )
+    assert message.startswith("models.linear: split extrapolation: max_train_mutations 15 ")
+    assert "0 test variants" in message and "1 to 15 mutations" in message
+    message = refused(tmp_path, HEAD + "fixed: {max_train_mutations: 3}\nmodels: {linear: {}}\n")
+    assert "max_train_mutations: only applies with split: extrapolation" in message

@@ -31,6 +31,12 @@ POOLINGS: tuple[str, ...] = ("flatten", "attention")
 PRECISIONS: tuple[str, ...] = ("mixed_float16", "mixed_bfloat16")
 """Keras mixed-precision policies a GPU training may use (unset: float32 throughout)."""
 RANDOM_SPLIT = "random"
+EXTRAPOLATION_SPLIT = "extrapolation"
+"""Train and tune on variants with at most `max_train_mutations` mutations, test on the rest."""
+DRAWN_SPLITS: tuple[str, ...] = (RANDOM_SPLIT, EXTRAPOLATION_SPLIT)
+"""Split kinds drawn from the dataset by `split_seed` rather than read from a split folder."""
+MAX_MUTATIONS = 10_000
+"""Mutations of one variant: far beyond any protein's length in a DMS table."""
 DEFAULT_SEED = 7
 """The job seed when a config names none (Python, NumPy and TensorFlow seeds derive from it)."""
 MAX_SEED = 2**32 - 1
@@ -158,6 +164,9 @@ class DataConfig:
     from `split_seed` (a dataset resample). `train_fraction` < 1 keeps that fraction of the
     training pool (drawn from `split_seed`) with tune and test unchanged: learning curves.
     `max_variants` caps the dataset before a random split, for quick trials.
+    `split: extrapolation` trains and tunes on the variants with at most `max_train_mutations`
+    mutations (tune: `tune_fraction` of them, drawn from `split_seed`) and tests on every
+    variant with more: how a model extrapolates to higher-order mutants.
     """
 
     dataset: str = "avgfp"
@@ -168,6 +177,9 @@ class DataConfig:
     test_fraction: float | None = bounded(None, 0, 1, low_open=True, high_open=True)
     train_fraction: float = bounded(1.0, 0, 1, low_open=True)
     max_variants: int | None = bounded(None, 10, 2**31 - 1)
+    max_train_mutations: int | None = bounded(None, 1, MAX_MUTATIONS)
+    """With `split: extrapolation` only (required there); unset elsewhere, so job ids of the
+    other splits stay as they were."""
 
     def __post_init__(self) -> None:
         if isinstance(self.encoding, str):
@@ -180,8 +192,14 @@ class DataConfig:
         if not self.dataset.strip():
             raise ConfigError("dataset: expected a dataset name or the path of a dataset card")
         check_bounds(self)
+        if self.split != EXTRAPOLATION_SPLIT:
+            _refuse_if_set(
+                "max_train_mutations", self.max_train_mutations, f"split: {EXTRAPOLATION_SPLIT}"
+            )
         if self.split == RANDOM_SPLIT:
             self._resolve_random_split()
+        elif self.split == EXTRAPOLATION_SPLIT:
+            self._resolve_extrapolation_split()
         else:
             _refuse_if_set("tune_fraction", self.tune_fraction, f"split: {RANDOM_SPLIT}")
             _refuse_if_set("test_fraction", self.test_fraction, f"split: {RANDOM_SPLIT}")
@@ -190,6 +208,21 @@ class DataConfig:
                 _refuse_if_set("split_seed", self.split_seed, "split: random or train_fraction < 1")
             elif self.split_seed is None:
                 object.__setattr__(self, "split_seed", 0)
+
+    def _resolve_extrapolation_split(self) -> None:
+        """Test is every variant beyond k mutations, so only the tune draw takes a fraction."""
+        if self.max_train_mutations is None:
+            raise ConfigError(
+                f"max_train_mutations: expected an integer in [1, {_num(MAX_MUTATIONS)}] "
+                f"with split: {EXTRAPOLATION_SPLIT} (train and tune on variants with at most "
+                "that many mutations, test on the rest)"
+            )
+        what = f"split: {RANDOM_SPLIT} (extrapolation tests on every variant beyond k)"
+        _refuse_if_set("test_fraction", self.test_fraction, what)
+        _refuse_if_set("max_variants", self.max_variants, f"split: {RANDOM_SPLIT}")
+        for name, default in {"split_seed": 0, "tune_fraction": 0.1}.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
 
     def _resolve_random_split(self) -> None:
         defaults = {"split_seed": 0, "tune_fraction": 0.1, "test_fraction": 0.1}

@@ -51,6 +51,7 @@ LABELS = {
     "tune_fraction": "tune-set fraction",
     "test_fraction": "test-set fraction",
     "max_variants": "max variants",
+    "max_train_mutations": "max training mutations",
     "seed": "seed",
     "split_seed": "split seed",
     "train_n": "training-set size (variants)",

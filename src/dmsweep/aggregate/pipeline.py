@@ -1,5 +1,5 @@
 """`aggregate()`: results (or a run folder) -> summary.csv/.parquet, failures.csv, best.csv,
-plots/ and report.html in one output folder.
+replicates.csv, plots/ and report.html in one output folder.
 
 Order matters for robustness: the tables are written first, so a problem in a plot can
 never cost the summary; plots and the report follow. Every phase is timed (the benchmark
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dmsweep.aggregate import checks, collect, failures, selection, table
+from dmsweep.aggregate import checks, collect, failures, replicates, selection, table
 from dmsweep.aggregate.design import swept_by_model, with_split_columns
 from dmsweep.aggregate.runinfo import find_run_folder, read_run_info
 from dmsweep.errors import DmsweepError, JobFolderError
@@ -25,6 +25,7 @@ SUMMARY_CSV = "summary.csv"
 SUMMARY_PARQUET = "summary.parquet"
 FAILURES_CSV = "failures.csv"
 BEST_CSV = "best.csv"
+REPLICATES_CSV = "replicates.csv"
 REPORT = "report.html"
 PLOTS = "plots"
 DEFAULT_METRIC = "test_pearson"
@@ -106,6 +107,7 @@ def aggregate(
     out.mkdir(parents=True, exist_ok=True)  # only once the input is known to be good
     configs = selection.configurations(summary, keys, metric=select_metric)
     best = selection.best_per_model(summary, keys, metric=select_metric, configs=configs)
+    spread = replicates.replicate_table(summary, keys)
 
     row_keys = table.row_keys(summary, collection.signatures, with_condor=run is not None)
     csv_lines = table.write_csv(
@@ -116,9 +118,11 @@ def aggregate(
         warnings.append(problem)
     table.write_csv(failure_rows, out / FAILURES_CSV)
     table.write_csv(best, out / BEST_CSV)
+    table.write_csv(spread.table, out / REPLICATES_CSV)
     if use_cache and _changed(cache, collection, csv_lines):
         collect.Cache.of(collection, csv_lines).save(cache_path)
-    files = [out / n for n in (SUMMARY_CSV, SUMMARY_PARQUET, FAILURES_CSV, BEST_CSV)]
+    names = (SUMMARY_CSV, SUMMARY_PARQUET, FAILURES_CSV, BEST_CSV, REPLICATES_CSV)
+    files = [out / n for n in names]
     files = [f for f in files if f.exists()]
     clock.lap("tables")
 
@@ -148,6 +152,7 @@ def aggregate(
                 outcomes=_outcomes(states),
                 best=_readable_best(best, summary, keys),
                 configurations=configs,
+                replicates=spread.table,
                 resources=table.resource_table(summary),
                 failures=failure_rows,
                 plots=saved,

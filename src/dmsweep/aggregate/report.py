@@ -1,9 +1,9 @@
 """report.html: one self-contained page (plots embedded as PNG) that opens from the output folder.
 
 Sections: completeness and warnings, outcomes per model type, the selected configuration of
-each model type, the top configurations, resources, failures, then every plot with its
-caption and a link to its SVG. Links to the CSV files and job folders are relative, so the
-output folder can be copied next to its results and still work.
+each model type, the top configurations, the spread over replicates, resources, failures,
+then every plot with its caption and a link to its SVG. Links to the CSV files and job
+folders are relative, so the output folder can be copied next to its results and still work.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 MAX_FAILURE_ROWS = 200
 TOP_CONFIGURATIONS = 10
+MAX_REPLICATE_ROWS = 100
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -56,6 +57,10 @@ Selection metric: <b>{{ select_metric }}</b>; plotted metric: <b>{{ metric }}</b
 <p>Best mean {{ select_metric }} over seeds/resamples; the job is that configuration's best
 replicate, the one to use.</p>{{ best }}
 <h2>Top configurations</h2>{{ top }}
+<h2 id="replicates">Replicates</h2>
+<p>Per configuration (model type and design parameters; trainings that differ only in seed,
+split seed or split replicate are its replicates): n, and mean and standard deviation of
+every test metric (<a href="replicates.csv">replicates.csv</a>).</p>{{ replicates }}
 <h2>Resources</h2>{{ resources }}
 <h2>Failures</h2>{{ failure_counts }}{{ failures }}
 <h2>Plots</h2>
@@ -78,6 +83,7 @@ def write_report(
     outcomes: pd.DataFrame,
     best: pd.DataFrame,
     configurations: pd.DataFrame,
+    replicates: pd.DataFrame,
     resources: pd.DataFrame,
     failures: pd.DataFrame,
     plots: Sequence[PlotFile],
@@ -106,6 +112,7 @@ def write_report(
         outcomes=_table(outcomes),
         best=_table(_with_links(best, out)),
         top=_top(configurations),
+        replicates=_table(_shown_replicates(replicates)),
         resources=_table(resources),
         failure_counts=_table(failure_counts) if len(failures) else Markup("<p>None.</p>"),
         failures=Markup(_table(shown) + note) if len(failures) else "",
@@ -148,6 +155,13 @@ def _top(configurations: pd.DataFrame) -> Markup:
         parts.append(f"<h3>{html.escape(str(model))}</h3>")
         parts.append(_table(group[columns].head(TOP_CONFIGURATIONS)))
     return Markup("".join(parts))
+
+
+def _shown_replicates(replicates: pd.DataFrame) -> pd.DataFrame:
+    """The report's view of replicates.csv: the configurations with two or more replicates
+    (all of them when none has), the first MAX_REPLICATE_ROWS."""
+    several = replicates[replicates["n"] > 1] if "n" in replicates.columns else replicates
+    return (several if len(several) else replicates).head(MAX_REPLICATE_ROWS)
 
 
 def _table(df: pd.DataFrame) -> Markup:

@@ -42,10 +42,26 @@ class EnvRef:
     """Checksum of the environment file, recorded at build time; the wrapper checks it before
     unpacking."""
     packages: dict[str, str] = field(default_factory=dict)
+    staged: str | None = None
+    """Where the environment file is staged (`environment.staging` + its name): an https://,
+    http:// or osdf:// URL that HTCondor fetches into the job's scratch folder, or a path
+    the wrapper reads in place. None: the file travels from the submit node with every job."""
 
     @property
     def file_name(self) -> str | None:
         return Path(self.files[0]).name if self.files else None
+
+    @property
+    def staged_path(self) -> str | None:
+        """The staged file when it is a shared path (read in place, never transferred)."""
+        return self.staged if self.staged is not None and self.staged.startswith("/") else None
+
+    def transfer_inputs(self) -> tuple[str, ...]:
+        """What HTCondor transfers into the scratch folder for the environment: the run
+        folder's file, the staged URL instead, or nothing for a file on a shared path."""
+        if self.staged is None:
+            return self.files
+        return () if self.staged_path else (self.staged,)
 
 
 @dataclass(frozen=True)

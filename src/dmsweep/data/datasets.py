@@ -127,6 +127,16 @@ def load_dataset(
     return dataset
 
 
+def mutation_counts(card: DatasetCard, source: DataSource) -> np.ndarray:
+    """int16 mutations per row of a dataset's table, without encoding it: what `run_builder`
+    checks an extrapolation split against (counted from the variant column, and checked
+    against the table's `num_mutations` column where it has one)."""
+    root, downloads = source.files_root(card)
+    path, _ = fetch(root, card.table, card.files.get(card.table), download=downloads)
+    variants, _scores = _read_table(path, card)
+    return count_mutations(variants)
+
+
 def _read_table(path: Path, card: DatasetCard) -> tuple[list[str], np.ndarray]:
     """Variants and float32 scores; one-line DataError naming file and line for any problem."""
     import pandas as pd  # slow to import: only a training reads a table

@@ -5,6 +5,9 @@ the dataset size and the data config:
 - `split: random`: with `max_variants`, first a subset of that many rows (`rng.choice`
   without replacement), then one `rng.permutation` of the rows: the first
   `round(test_fraction * m)` are test, the next `round(tune_fraction * m)` tune, the rest train.
+- `split: extrapolation`: the rows with at most `max_train_mutations` mutations form the pool,
+  every other row is test; one `rng.permutation` of the pool: its first
+  `round(tune_fraction * len(pool))` rows are tune, the rest train.
 - `train_fraction` < 1: a fresh `default_rng(split_seed).permutation(train)` and its first
   `max(1, round(train_fraction * len(train)))` rows are kept; tune and test are unchanged.
   For one seed, a smaller fraction's training set is a subset of a larger one's.
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dmsweep.config import RANDOM_SPLIT
+from dmsweep.config import EXTRAPOLATION_SPLIT, RANDOM_SPLIT
 from dmsweep.data.source import TEST_FILES, split_names, unknown_split
 from dmsweep.errors import DataError
 
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
 PARTS = ("train", "tune", "test")
 ASSIGNMENT_CODES = {"train": 1, "tune": 2, "test": 3}
 """Values of `Split.assignment` (0: row unused)."""
-__all__ = ["TEST_FILES", "Split", "make_split", "published_splits"]
+__all__ = ["TEST_FILES", "Split", "extrapolation_split", "make_split", "published_splits"]
 
 
 @dataclass(frozen=True, eq=False)  # arrays: compare splits by checksums()
@@ -71,6 +74,8 @@ def make_split(dataset: Dataset, cfg: DataConfig) -> Split:
     """The split a data config asks for: a published split folder or a seeded random split."""
     if cfg.split == RANDOM_SPLIT:
         split = _random_split(len(dataset), cfg)
+    elif cfg.split == EXTRAPOLATION_SPLIT:
+        split = extrapolation_split(dataset.num_mutations, cfg)
     else:
         split = _published_split(dataset, cfg.split)
     if cfg.train_fraction < 1.0:
@@ -98,6 +103,25 @@ def _random_split(n: int, cfg: DataConfig) -> Split:
         tune=np.sort(order[n_test : n_test + n_tune]),
         test=np.sort(order[:n_test]),
     )
+
+
+def extrapolation_split(num_mutations: np.ndarray, cfg: DataConfig) -> Split:
+    """Train and tune on variants with at most k mutations, test on those with more
+    (`num_mutations`: one count per dataset row; also what `run_builder` checks a spec with)."""
+    k, fraction = cfg.max_train_mutations, cfg.tune_fraction
+    assert k is not None and fraction is not None
+    pool = np.flatnonzero(num_mutations <= k).astype(np.int64)
+    test = np.flatnonzero(num_mutations > k).astype(np.int64)
+    order = np.random.default_rng(cfg.split_seed).permutation(pool)
+    n_tune = round(fraction * len(order))
+    if min(n_tune, len(order) - n_tune, len(test)) < 1:
+        raise DataError(
+            f"split extrapolation: max_train_mutations {k} leaves an empty part "
+            f"({len(order) - n_tune} train, {n_tune} tune, {len(test)} test variants with "
+            f"tune_fraction {fraction}; the dataset's variants have "
+            f"{int(num_mutations.min())} to {int(num_mutations.max())} mutations)"
+        )
+    return Split(train=np.sort(order[n_tune:]), tune=np.sort(order[:n_tune]), test=test)
 
 
 def _reduce_train(split: Split, fraction: float, seed: int) -> Split:

@@ -28,7 +28,12 @@ from dmsweep._cli import (
 )
 from dmsweep.errors import ConfigError
 from dmsweep.run_builder.expand import MAX_TRAININGS
-from dmsweep.run_builder.timings import DEFAULT_GPU_HOUR_COST
+from dmsweep.run_builder.timings import (
+    DEFAULT_GPU_HOUR_COST,
+    cost_lines,
+    device_costs,
+    read_timings,
+)
 
 COMMANDS = ("build", "submit", "status", "resubmit", "run-local")
 
@@ -149,22 +154,8 @@ def _err(line: str) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    if args.dry_run:  # the plan only: none of the writing machinery is imported
-        from dmsweep.data.source import DataSource
-        from dmsweep.run_builder.plan import plan_file
-
-        data = DataSource.resolve(args.data_dir)
-        planned = plan_file(args.spec, data=data, max_trainings=args.max_trainings)
-        for line in planned.summary():
-            print(line)
-        if args.timings is not None:
-            from dmsweep.run_builder.timings import cost_lines, device_costs, read_timings
-
-            timings = read_timings(args.timings)
-            costs = device_costs(timings, planned.batches)
-            for line in cost_lines(timings, costs, args.gpu_hour_cost):
-                print(line)
-        return EXIT_OK
+    if args.dry_run:
+        return _dry_run(args)
     if args.timings is not None:
         raise ConfigError("--timings: only with --dry-run (it calibrates the printed estimate)")
     from dmsweep.run_builder.folder import BuildOptions, build_run
@@ -178,6 +169,25 @@ def _build(args: argparse.Namespace) -> int:
         log=_err,
     )
     print(build_run(args.spec, options))
+    return EXIT_OK
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    """The plan, the environment's transfer and (with --timings) measured cost; none of the
+    writing machinery is imported."""
+    from dmsweep.data.source import DataSource
+    from dmsweep.run_builder.environments import environment_size, transfer_lines
+    from dmsweep.run_builder.plan import plan_file
+
+    data = DataSource.resolve(args.data_dir)
+    planned = plan_file(args.spec, data=data, max_trainings=args.max_trainings)
+    environment = planned.spec.environment
+    lines = planned.summary()
+    lines += transfer_lines(environment, len(planned.batches), environment_size(environment))
+    if args.timings is not None:
+        timings = read_timings(args.timings)
+        lines += cost_lines(timings, device_costs(timings, planned.batches), args.gpu_hour_cost)
+    print("\n".join(lines))
     return EXIT_OK
 
 

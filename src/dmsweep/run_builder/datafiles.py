@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from dmsweep.config import RANDOM_SPLIT, TrainConfig
+from dmsweep.config import DRAWN_SPLITS, TrainConfig
 from dmsweep.data._files import fetch
 from dmsweep.data.card import CARD_FILE
 from dmsweep.data.source import AAINDEX_FILE, AAINDEX_FOLDER, AAINDEX_SOURCE, TEST_FILES, DataSource
@@ -35,7 +35,7 @@ def needed_files(
     for config in configs:
         data = config.data
         named = splits.setdefault(data.dataset, set())
-        if data.split != RANDOM_SPLIT:
+        if data.split not in DRAWN_SPLITS:
             named.add(data.split.strip("/"))
         aa_index = aa_index or "aa_index" in data.encoding
 

@@ -22,12 +22,14 @@ default `~/.cache/dmsweep`) and hard linked (else symlinked) into run folders: n
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -104,7 +106,106 @@ def prepare_environment(
         raise ConfigError(
             f"environment: strategy: expected one of {list(STRATEGIES)}, got {spec.strategy!r}"
         ) from None
-    return strategy.prepare(spec, env_dir, cache_dir=cache_dir or default_env_cache())
+    ref = strategy.prepare(spec, env_dir, cache_dir=cache_dir or default_env_cache())
+    if spec.staging is not None and ref.file_name is not None:
+        ref = dataclasses.replace(ref, staged=f"{spec.staging}/{ref.file_name}")
+    return ref
+
+
+ESTIMATED_RATIO = 0.25
+"""Environment file size / installed size of the job distributions, for `--dry-run` before the
+file is built (measured here: 2.49 GB of job distributions make a 612 MB zstd tarball, with the
+interpreter and its stdlib; a wheelhouse is of the same order)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSize:
+    """What `--dry-run` says of the environment file before building anything."""
+
+    strategy: str
+    file_name: str | None
+    size_bytes: int
+    exact: bool
+    """True: the file is in the cache (its size); False: estimated from the installed size."""
+
+
+def environment_size(spec: EnvironmentSpec, *, cache_dir: Path | None = None) -> EnvSize:
+    """The size of the file the spec's strategy transfers (0 for container and shared)."""
+    strategy = STRATEGIES.get(spec.strategy)
+    if not isinstance(strategy, Tarball | Wheelhouse):
+        return EnvSize(spec.strategy, None, 0, True)
+    dists = job_distributions()
+    _, name = strategy.file_name(dists)
+    cached = (cache_dir or default_env_cache()) / name
+    if cached.is_file():
+        return EnvSize(spec.strategy, name, cached.stat().st_size, True)
+    installed = sum(_installed_bytes(d) for d in dists)
+    return EnvSize(spec.strategy, name, round(installed * ESTIMATED_RATIO), False)
+
+
+def _installed_bytes(dist: metadata.Distribution) -> int:
+    root = Path(str(dist.locate_file("")))
+    total = 0
+    for rel in dist.files or ():
+        with contextlib.suppress(OSError):
+            total += (root / rel.as_posix()).stat().st_size
+    return total
+
+
+def transfer_lines(spec: EnvironmentSpec, n_jobs: int, size: EnvSize) -> list[str]:
+    """`--dry-run`'s bytes of environment transferred per job and in all, for each choice."""
+    if size.file_name is None:
+        what = (
+            "the image is pulled by each execute node"
+            if spec.strategy == "container"
+            else ("this machine's interpreter, used in place")
+        )
+        return [f"environment: {spec.strategy} ({what}): nothing transferred"]
+    known = "in the cache" if size.exact else "estimated: not built yet"
+    per, total = _size(size.size_bytes), _size(size.size_bytes * n_jobs)
+    chosen = (
+        "submit node"
+        if spec.staging is None
+        else ("shared path" if spec.staging.startswith("/") else "URL")
+    )
+    rows = [
+        ("submit node", f"{per} per job, {total} for {n_jobs:,} jobs, all from the submit node"),
+        (
+            "URL",
+            f"0 B from the submit node; {per} per job, {total} in all from the staging "
+            "server (https:// or osdf://; caches may serve repeats)",
+        ),
+        ("shared path", "0 B: each job reads the file in place"),
+    ]
+    lines = [f"environment: {spec.strategy}, {size.file_name}, {_size(size.size_bytes)} ({known})"]
+    for name, text in rows:
+        mark = "*" if name == chosen else " "
+        lines.append(f" {mark} {name:<12} {text}")
+    lines.append("   (* this spec; environment.staging: URL or /path chooses another)")
+    return lines
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB" if n < 1000 else f"{n / 1000:.1f} TB"
+
+
+def upload_command(ref: EnvRef, run_dir: Path) -> str | None:
+    """The one command that puts a staged environment file where the pool fetches it (None
+    when the environment is not staged). https/http: an HTTP PUT (a WebDAV-style server,
+    e.g. a web staging area); osdf: the Pelican client; a shared path: cp."""
+    if ref.staged is None or not ref.files:
+        return None
+    source = shlex.quote(str(run_dir / ref.files[0]))
+    target = shlex.quote(ref.staged)
+    if ref.staged.startswith("osdf://"):
+        return f"pelican object put {source} {target}"
+    if ref.staged.startswith(("https://", "http://")):
+        return f"curl --fail --upload-file {source} {target}"
+    return f"cp {source} {target}"
 
 
 def default_env_cache() -> Path:
@@ -117,14 +218,20 @@ def default_env_cache() -> Path:
 class Tarball:
     name: ClassVar[str] = "tarball"
 
-    def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
-        dists = job_distributions()
+    def file_name(self, dists: list[metadata.Distribution]) -> tuple[str, str]:
+        """(content key, file name) of the tarball these distributions make."""
         packages = {_dist_name(d): d.version for d in dists}
         key = _content_key(self.name, packages, extra=COMPRESSION)
         suffix = ".tar.zst" if COMPRESSION == "zstd" else ".tar.gz"
+        return key, f"python{_py_version()}-{key}{suffix}"
+
+    def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
+        dists = job_distributions()
+        packages = {_dist_name(d): d.version for d in dists}
+        key, name = self.file_name(dists)
         return _artifact(
             self.name,
-            f"python{_py_version()}-{key}{suffix}",
+            name,
             lambda out: _build_tarball(out, dists),
             key=key,
             packages=packages,
@@ -137,13 +244,22 @@ class Tarball:
 class Wheelhouse:
     name: ClassVar[str] = "wheelhouse"
 
+    def file_name(self, dists: list[metadata.Distribution]) -> tuple[str, str]:
+        """(content key, file name) of the wheelhouse these distributions make."""
+        key = _content_key(self.name, self._packages(dists))
+        return key, f"wheelhouse-py{_py_version()}-{key}.tar"
+
+    @staticmethod
+    def _packages(dists: list[metadata.Distribution]) -> dict[str, str]:
+        return {_dist_name(d): d.version for d in dists} | {"pip": metadata.version("pip")}
+
     def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
-        packages = {_dist_name(d): d.version for d in job_distributions()}
-        packages["pip"] = metadata.version("pip")
-        key = _content_key(self.name, packages)
+        dists = job_distributions()
+        packages = self._packages(dists)
+        key, name = self.file_name(dists)
         return _artifact(
             self.name,
-            f"wheelhouse-py{_py_version()}-{key}.tar",
+            name,
             lambda out: _build_wheelhouse(out, packages),
             key=key,
             packages=packages,

@@ -24,11 +24,11 @@ from dmsweep.core.gitinfo import git_commit
 from dmsweep.core.queuefile import QUEUE_VARS
 from dmsweep.core.results import is_valid_result
 from dmsweep.core.runfiles import RunPaths
-from dmsweep.core.runmanifest import RunManifest
+from dmsweep.core.runmanifest import EnvRef, RunManifest
 from dmsweep.data.source import DataSource
 from dmsweep.errors import ConfigError, OutputError
 from dmsweep.run_builder.datafiles import gather, link_or_copy
-from dmsweep.run_builder.environments import JOB_IMPORTS, prepare_environment
+from dmsweep.run_builder.environments import JOB_IMPORTS, prepare_environment, upload_command
 from dmsweep.run_builder.expand import MAX_TRAININGS, PlannedBatch, PlannedTraining
 from dmsweep.run_builder.joblist import write_job_list
 from dmsweep.run_builder.plan import SweepPlan, plan_file
@@ -72,7 +72,7 @@ def build_run(spec_path: Path | str, options: BuildOptions | None = None) -> Pat
     paths = RunPaths(Path(options.runs_dir) / name)
     _create_run_folder(paths)
     try:
-        _write(planned, paths, data, now, options)
+        env = _write(planned, paths, data, now, options)
     except OSError as err:  # full disk, quota, permissions: nothing half-written stays
         shutil.rmtree(paths.root, ignore_errors=True)
         where = err.filename or paths.root
@@ -86,6 +86,10 @@ def build_run(spec_path: Path | str, options: BuildOptions | None = None) -> Pat
         f"{len(planned.trainings):,} trainings ({len(planned.reused):,} reused) in "
         f"{len(planned.batches):,} jobs, written in {time.perf_counter() - started:.1f} s"
     )
+    upload = upload_command(env, paths.root)
+    if upload is not None:
+        options.log(f"environment staged at {env.staged}: upload it once before submitting:")
+        options.log(f"  {upload}")
     return paths.root
 
 
@@ -115,7 +119,7 @@ def _write(
     data: Mapping[str, tuple[Path, str]],
     now: datetime,
     options: BuildOptions,
-) -> None:
+) -> EnvRef:
     spec, trainings, batches, reused = (
         planned.spec,
         planned.trainings,
@@ -173,6 +177,7 @@ def _write(
     paths.wrapper.chmod(0o755)
     (paths / runfiles.README).write_text(render("README.md.j2", **context))
     paths.manifest.write_text(manifest.to_json())
+    return env
 
 
 def template_files() -> dict[str, str]:
@@ -197,10 +202,11 @@ def template_files() -> dict[str, str]:
 def _template_context(run: RunManifest) -> dict[str, Any]:
     files = template_files()
     env = run.environment
-    transfer = [files["code"], files["data"], *env.files]
+    transfer = [files["code"], files["data"], *env.transfer_inputs()]
     return {
         "run": run,
         "env": env,
+        "upload": upload_command(env, Path(".")),
         "files": files,
         "transfer_input": transfer,
         "scratch_inputs": [*transfer[:2], *(Path(f).name for f in env.files)],

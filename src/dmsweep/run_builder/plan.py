@@ -3,7 +3,8 @@ the tests read: trainings, HTCondor batches, the data files to copy and the esti
 
 `load_spec` checks the spec's shape; `plan` checks it against its dataset (the card found
 through one `DataSource`: data directory, download cache, cards given by path): published
-split names, the kernel sizes and kNN `k` the wild type's length allows. A dataset named by
+split names, the kernel sizes and kNN `k` the wild type's length allows, and that an
+extrapolation split's `max_train_mutations` leaves train, tune and test variants. A dataset named by
 card *path* is planned under its card's name, with the card registered in the plan's
 DataSource, so that jobs read the run folder's own copy of the card (`data/<name>/`).
 """
@@ -15,7 +16,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from dmsweep.config import RANDOM_SPLIT, TrainConfig, check_sequence_length
+from dmsweep.config import (
+    EXTRAPOLATION_SPLIT,
+    RANDOM_SPLIT,
+    DataConfig,
+    TrainConfig,
+    check_sequence_length,
+)
 from dmsweep.data.card import DatasetCard, looks_like_card_path
 from dmsweep.data.source import DataSource, unknown_split
 from dmsweep.errors import ConfigError, DataError
@@ -78,6 +85,7 @@ def plan(spec: SweepSpec, *, data: DataSource, max_trainings: int = MAX_TRAINING
     _check_splits(spec, data.split_names(card) if card.splits else (), card)
     _check_lengths(spec, trainings, card)
     _check_precision(spec, trainings)
+    _check_extrapolation(spec, trainings, data, card)
     batches = plan_batches(trainings, spec.trainings_per_job_by_model)
     return SweepPlan(spec, data, card, tuple(trainings), tuple(batches))
 
@@ -122,6 +130,33 @@ def _check_precision(spec: SweepSpec, trainings: Sequence[PlannedTraining]) -> N
             )
 
 
+def _check_extrapolation(
+    spec: SweepSpec, trainings: Sequence[PlannedTraining], data: DataSource, card: DatasetCard
+) -> None:
+    """Each extrapolation split of the spec leaves train, tune and test variants: checked
+    against the dataset's mutation counts (its table is read only when a split needs it)."""
+    configs: dict[DataConfig, str] = {}
+    for training in trainings:
+        if training.config.data.split == EXTRAPOLATION_SPLIT:
+            configs.setdefault(training.config.data, training.config.model)
+    if not configs:
+        return
+    from dmsweep.data.datasets import mutation_counts
+    from dmsweep.data.splits import extrapolation_split
+
+    try:
+        counts = mutation_counts(card, data)
+    except DataError as err:
+        raise ConfigError(f"{spec.path}: dataset: {err}") from None
+    for config, model in configs.items():
+        try:
+            extrapolation_split(counts, config)
+        except DataError as err:
+            raise ConfigError(
+                f"{spec.path}: models.{model}: {err} (dataset {card.name!r})"
+            ) from None
+
+
 def _check_length(config: TrainConfig, card: DatasetCard, where: str) -> None:
     try:
         check_sequence_length(config.params, len(card.wild_type))
@@ -131,7 +166,7 @@ def _check_length(config: TrainConfig, card: DatasetCard, where: str) -> None:
 
 def _check_splits(spec: SweepSpec, names: Sequence[str], card: DatasetCard) -> None:
     """Every split the spec names is `random` or one of the card's published splits."""
-    valid = (RANDOM_SPLIT, *names)
+    valid = (RANDOM_SPLIT, EXTRAPOLATION_SPLIT, *names)
     for where, value in _split_values(spec):
         if value not in valid:
             raise ConfigError(f"{spec.path}: {where}: {unknown_split(value, card.name, names)}")

@@ -62,7 +62,10 @@ RESOURCE_KEYS: tuple[str, ...] = (
 MAX_GPU_CAPABILITY = 20.0
 """CUDA compute capabilities run from 1.0 to 12.x today; beyond 20 is a typo."""
 SUBMIT_KEYS: tuple[str, ...] = ("max_idle", "max_materialize", "preflight")
-ENV_KEYS: tuple[str, ...] = ("strategy", "image")
+ENV_KEYS: tuple[str, ...] = ("strategy", "image", "staging")
+STAGED_STRATEGIES: tuple[str, ...] = ("tarball", "wheelhouse")
+"""Strategies whose environment is one file, which may be staged where the pool fetches it."""
+STAGING_SCHEMES: tuple[str, ...] = ("https://", "http://", "osdf://")
 SAMPLES_KEYS: tuple[str, ...] = ("method", "n", "seed", "ranges")
 RANGE_KEYS: tuple[str, ...] = ("low", "high", "log", "choices")
 AXIS_KEYS: tuple[str, ...] = ("values", "from", "to", "step", "when")
@@ -74,6 +77,7 @@ RESAMPLE_KEYS: tuple[str, ...] = (
     "max_variants",
     "tune_fraction",
     "test_fraction",
+    "max_train_mutations",
 )
 RESERVED: dict[str, str] = {
     "model": "list model types under models:",
@@ -109,10 +113,14 @@ class EnvironmentSpec:
     `wheelhouse`: wheels installed into a venv at job start; `container`: the `image`
     (Apptainer/Docker) holds everything; `shared`: this machine's interpreter, used in place
     (personal pools and clusters with a shared filesystem).
+    `staging`: for tarball and wheelhouse, the folder (an https://, http:// or osdf:// URL, or
+    an absolute path on a filesystem the execute nodes share) where the environment file is
+    uploaded once, so that jobs fetch it from there instead of from the submit node.
     """
 
     strategy: str = "tarball"
     image: str | None = None
+    staging: str | None = None
 
 
 @dataclass(frozen=True)
@@ -749,4 +757,33 @@ class _Parser:
             image = _str(image, "environment.image")
         elif image is not None:
             raise SpecError("environment.image", "only applies with strategy: container")
-        return EnvironmentSpec(strategy=strategy, image=image)
+        staging = raw.get("staging")
+        if staging is not None:
+            if strategy not in STAGED_STRATEGIES:
+                raise SpecError(
+                    "environment.staging",
+                    f"only applies with strategy: {' or '.join(STAGED_STRATEGIES)}",
+                )
+            staging = _staging(_str(staging, "environment.staging"))
+        return EnvironmentSpec(strategy=strategy, image=image, staging=staging)
+
+
+def _staging(text: str) -> str:
+    """A staging folder as the submit file and wrapper will name it (no trailing slash)."""
+    folder = text.strip().rstrip("/")
+    if folder in (*(s.rstrip("/") for s in STAGING_SCHEMES), ""):
+        raise SpecError(
+            "environment.staging", f"expected a host or folder after the scheme, got {text!r}"
+        )
+    if not folder.startswith((*STAGING_SCHEMES, "/")):
+        raise SpecError(
+            "environment.staging",
+            f"expected an {', '.join(STAGING_SCHEMES)} URL or an absolute path, got {text!r}",
+        )
+    if any(c.isspace() or c in ",;'\"\\$`" or not c.isprintable() for c in folder):
+        raise SpecError(
+            "environment.staging",
+            f"no spaces, commas, quotes, '$' or control characters (HTCondor lists transfer "
+            f"inputs with commas), got {text!r}",
+        )
+    return folder

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from dmsweep._tf import keras, tf
-from dmsweep.config import RANDOM_SPLIT, GCNParams, TrainConfig
+from dmsweep.config import DRAWN_SPLITS, GCNParams, TrainConfig
 from dmsweep.core.results import is_valid_result
 from dmsweep.data import Dataset, Split, encoding_table, load_dataset, make_split, residue_graph
 from dmsweep.data.encodings import encoding_checksums
@@ -466,7 +466,7 @@ class _BestEpoch(keras.callbacks.Callback):
 
 def _split_seed(config: TrainConfig) -> int | None:
     data = config.data
-    if data.split == RANDOM_SPLIT or data.train_fraction < 1.0:
+    if data.split in DRAWN_SPLITS or data.train_fraction < 1.0:
         return data.split_seed
     return None
 

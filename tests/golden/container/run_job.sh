@@ -42,7 +42,7 @@ unpack_env() {
   local file=$1 sum=$2 top=$3 unpack=(cat)
   case ${4:-} in zstd) unpack=(zstd -dcq) ;; gzip) unpack=(gzip -dc) ;; esac
   if ! printf '%s  %s\n' "$sum" "$file" | sha256sum --check --status -; then
-    echo "run_job.sh: $file does not match the sha256 recorded when the run was built ($sum)" >&2
+    echo "run_job.sh: $file does not match the sha256 recorded when the run was built ($sum)${staged:+; it was fetched from $staged: upload the env/ file of this run there again}" >&2
     exit 3
   fi
   local bad
@@ -88,11 +88,11 @@ unpack_env() {
     }') || bad="an unreadable archive"
   if [ -n "$bad" ]; then echo "run_job.sh: $file: refusing to unpack $bad" >&2; exit 3; fi
   "${unpack[@]}" < "$file" | tar -xf - --no-same-owner
-  rm -f "$file"
+  case $file in /*) ;; *) rm -f "$file" ;; esac   # a staged file on a shared path stays
 }
 
 # --- Python: container environment; sets PY (and env_path for extra site folders) ---
-env_path=
+env_path= staged=''
 PY=python3   # the image's interpreter (image docker://example.org/dmsweep:0.1)
 export PYTHONPATH=$scratch/code${env_path:+:$env_path}
 took setup_env "$start"

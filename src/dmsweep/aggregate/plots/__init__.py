@@ -24,6 +24,7 @@ from dmsweep.aggregate.plots import (
     models,
     predictions,
     ranking,
+    replicates,
     resources,
     training_curves,
 )
@@ -31,6 +32,7 @@ from dmsweep.aggregate.plots._common import PlotContext, PlotFile, save_figure
 
 FAMILIES = (
     models,
+    replicates,
     effects,
     interactions,
     importance,
