@@ -25,8 +25,10 @@ from transformers import (
     BertTokenizer,
     PreTrainedTokenizerBase,
     TFAutoModel,
+    TFAutoModelForMaskedLM,
     TFBertForMaskedLM,
     TFPreTrainedModel,
+    create_optimizer,
 )
 
 transformers.logging.set_verbosity_error()
@@ -38,8 +40,10 @@ __all__ = [
     "BertTokenizer",
     "PreTrainedTokenizerBase",
     "TFAutoModel",
+    "TFAutoModelForMaskedLM",
     "TFBertForMaskedLM",
     "TFPreTrainedModel",
+    "create_optimizer",
     "keras",
     "tf",
     "transformers",
