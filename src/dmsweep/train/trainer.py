@@ -11,6 +11,7 @@ in the job's folder, and the next config runs.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import resource
 import shutil
@@ -24,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from dmsweep._tf import keras, tf
-from dmsweep.config import RANDOM_SPLIT, GCNParams, TrainConfig
+from dmsweep.config import RANDOM_SPLIT, GCNParams, PLMParams, TrainConfig
 from dmsweep.core.results import is_valid_result
 from dmsweep.data import Dataset, Split, encoding_table, load_dataset, make_split, residue_graph
 from dmsweep.data.encodings import encoding_checksums
+from dmsweep.data.pretrained import PretrainedDir, check_pretrained
 from dmsweep.data.source import DataSource
 from dmsweep.errors import DataError, JobFolderError, TrainingError
 from dmsweep.jobfiles import DATASET_CARD
@@ -126,6 +128,20 @@ class DataCache:
         data = config.data
         return self._get(("split", data), lambda: make_split(self.dataset(data.dataset), data))
 
+    def pretrained(self, value: str) -> PretrainedDir:
+        """A plm's pretrained directory, checked and checksummed once per process: an absolute
+        path in place, a relative one below the data directory (a run folder's `data/`) when
+        it is there, else relative to the working directory."""
+        return self._get(("pretrained", value), lambda: check_pretrained(self._place(value)))
+
+    def _place(self, value: str) -> Path:
+        path = Path(value)
+        if not path.is_absolute() and self.source.data_dir is not None:
+            below = self.source.data_dir / path
+            if below.exists():
+                return below
+        return path
+
     def graph(self, dataset: Dataset, params: GCNParams) -> np.ndarray:
         key = ("graph", dataset.card.name, params.graph, params.threshold, params.k)
         return self._get(
@@ -146,6 +162,7 @@ class _Data:
     split: Split
     table: np.ndarray
     adjacency: np.ndarray | None
+    pretrained: Path | None = None
 
 
 def train_one(
@@ -296,22 +313,32 @@ class _Job:
         adjacency = None
         if isinstance(config.params, GCNParams):
             adjacency = cache.graph(dataset, config.params)
+        pretrained = None
+        if isinstance(config.params, PLMParams):
+            checked = cache.pretrained(config.params.pretrained)
+            pretrained = checked.path
+            self.provenance["pretrained"] = checked.provenance()
         self.folder.write_split(split.assignment(len(dataset)))
         self.provenance["data_files"] = _data_files(dataset, config)
         self.provenance["split_checksums"] = split.checksums()
         self.folder.write_provenance(self.provenance)
-        return _Data(dataset=dataset, split=split, table=table, adjacency=adjacency)
+        return _Data(
+            dataset=dataset, split=split, table=table, adjacency=adjacency, pretrained=pretrained
+        )
 
     def _build(self, data: _Data) -> keras.Model:
         keras.backend.clear_session()
         seed_everything(self.config.seed)
         inputs = ModelInputs(
-            table=data.table, length=data.dataset.codes.shape[1], adjacency=data.adjacency
+            table=data.table,
+            length=data.dataset.codes.shape[1],
+            adjacency=data.adjacency,
+            pretrained=data.pretrained,
         )
         with precision_policy(self.config.optim.precision):
             model = build_model(self.config.params, inputs)
             model.compile(  # mixed_float16: Keras wraps the optimizer in loss scaling here
-                optimizer=adam(self.config.optim.learning_rate),
+                optimizer=optimizer_for(self.config, len(data.split.train)),
                 loss="mse",
                 steps_per_execution=STEPS_PER_EXECUTION,
             )
@@ -333,7 +360,7 @@ class _Job:
             train_batches(codes[train], scores[train], optim.batch_size, self.config.seed),
             epochs=optim.max_epochs,
             validation_data=(codes[tune], scores[tune]),
-            validation_batch_size=EVAL_BATCH_SIZE,
+            validation_batch_size=eval_batch_size(self.config),
             callbacks=[stopper],
             verbose=0,
         )
@@ -346,7 +373,9 @@ class _Job:
         predicted: dict[str, np.ndarray] = {}
         for part in PARTS:
             rows = getattr(data.split, part)
-            predicted[part] = predict_scores(model, codes[rows], batch_size=EVAL_BATCH_SIZE)
+            predicted[part] = predict_scores(
+                model, codes[rows], batch_size=eval_batch_size(self.config)
+            )
             metrics[part] = regression_metrics(
                 scores[rows], predicted[part], ranking=part != "train"
             )
@@ -363,6 +392,24 @@ class _Job:
         if self.history:
             folder.write_history(self.history)
         self._finish()
+
+
+def optimizer_for(config: TrainConfig, n_train: int) -> keras.optimizers.Optimizer:
+    """Adam for the one-hot models; AdamW with warm-up, decay and clipping for `plm`."""
+    if isinstance(config.params, PLMParams):
+        from dmsweep.models.plm import plm_optimizer
+
+        steps = math.ceil(n_train / config.optim.batch_size) * config.optim.max_epochs
+        return plm_optimizer(config.params, config.optim.learning_rate, steps)
+    return adam(config.optim.learning_rate)
+
+
+def eval_batch_size(config: TrainConfig) -> int:
+    """EVAL_BATCH_SIZE, except for a language model: its activations are (batch, tokens,
+    hidden), so it evaluates at four times its training batch size."""
+    if isinstance(config.params, PLMParams):
+        return min(EVAL_BATCH_SIZE, 4 * config.optim.batch_size)
+    return EVAL_BATCH_SIZE
 
 
 def adam(learning_rate: float) -> keras.optimizers.Optimizer:
