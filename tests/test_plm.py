@@ -134,3 +134,42 @@ def test_the_regression_head_trains_through_the_trainer(pretrained, data_dir, tm
     job = TrainedJob(outcome.path, data_dir=data_dir)
     prediction = job.predict(variants_from_args(["A108D,N144D", "Y141N"]))
     assert len(prediction.scores) == 2 and np.isfinite(prediction.scores).all()
+
+
+@pytest.mark.slow
+def test_a_sweep_with_a_plm_builds_and_runs_locally(pretrained, data_dir, tmp_path, monkeypatch):
+    """The pretrained directory, relative to the data directory, is copied into the run
+    folder's data/ with per-file checksums; the job trains from that copy."""
+    import shutil
+
+    from run_specs import weird_data_dir, write_spec
+
+    from dmsweep.data.pretrained import check_pretrained
+    from dmsweep.run_builder.cli import main
+    from dmsweep.run_builder.run import Run
+
+    data = weird_data_dir(tmp_path, data_dir)
+    shutil.copytree(pretrained, data / "plm" / "tiny")
+    monkeypatch.setenv("DMSWEEP_DATA_DIR", str(data))
+    spec = write_spec(
+        tmp_path / "plm.yaml",
+        models={
+            "plm": {"fixed": {"pretrained": "plm/tiny", "split": "random", "max_variants": 200,
+                              "batch_size": 16, "pooling": "mean"}}
+        },
+        replicates={"seed": [1]},
+        trainings_per_job=1,
+    )  # fmt: skip
+    runs = tmp_path / "runs"
+    assert main([str(spec), "-o", str(runs), "--name", "plm"]) == 0
+    run = Run.open(runs / "plm")
+    copied = run.paths.root / "data" / "plm" / "tiny"
+    assert (copied / "tf_model.h5").is_file()
+    assert run.manifest.data["plm/tiny/tf_model.h5"].startswith("sha256:")
+    assert main(["run-local", str(run.paths.root), "-j", "1", "--no-progress"]) == 0
+    (job_id,) = list(run.batch_of)
+    provenance = json.loads((run.paths.results / job_id / "provenance.json").read_text())
+    assert provenance["pretrained"]["checksum"] == check_pretrained(pretrained).checksum
+    assert provenance["pretrained"]["path"].endswith("data/plm/tiny")
+    metrics = json.loads((run.paths.results / job_id / "metrics.json").read_text())
+    assert metrics["splits"]["test"]["n"] == 20
