@@ -32,6 +32,8 @@ PLM_POOLINGS: tuple[str, ...] = ("cls", "mean")
 """How a protein language model's per-token states become one vector: the [CLS] state, or
 the mean over the residue tokens (docs/train.md)."""
 PRECISIONS: tuple[str, ...] = ("mixed_float16", "mixed_bfloat16")
+LR_SCALINGS: tuple[str, ...] = ("none", "linear")
+"""Learning rate of a data-parallel training on N devices: as given, or N times it."""
 """Keras mixed-precision policies a GPU training may use (unset: float32 throughout)."""
 RANDOM_SPLIT = "random"
 DEFAULT_SEED = 7
@@ -254,11 +256,18 @@ class OptimConfig:
     precision: str | None = None
     """A mixed-precision policy (PRECISIONS) for GPU trainings; the output layer stays float32.
     Unset (the default) trains in float32 and leaves the job id as it was."""
+    lr_scaling: str | None = None
+    """On N > 1 GPUs (data-parallel, `batch_size` per device): `linear` multiplies the learning
+    rate by N; `none` (same as unset, which leaves the job id as it was) keeps it."""
 
     def __post_init__(self) -> None:
         check_bounds(self)
         if self.precision is not None:
             _check_choice("precision", self.precision, PRECISIONS)
+        if self.lr_scaling is not None:
+            _check_choice("lr_scaling", self.lr_scaling, LR_SCALINGS)
+            if self.lr_scaling == "none":
+                object.__setattr__(self, "lr_scaling", None)
 
 
 @dataclass(frozen=True)

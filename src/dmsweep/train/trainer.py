@@ -44,6 +44,7 @@ from dmsweep.train.devices import check_devices, requested_gpus
 from dmsweep.train.jobs import JobOutcome, RunOptions, inject_fault
 from dmsweep.train.metrics import regression_metrics
 from dmsweep.train.outputs import JobFolder, one_line
+from dmsweep.train.parallel import Parallel, replica_devices
 from dmsweep.train.provenance import available_cpus, base_provenance, granted_threads, now
 
 tf.get_logger().setLevel(logging.ERROR)  # e.g. retracing notes when a process trains many models
@@ -222,6 +223,7 @@ class _Job:
         self.history: list[tuple[int, float, float]] = []
         self.failure: Exception | None = None
         self.started = time.perf_counter()
+        self.parallel = Parallel()
         seed = config.seed
         self.provenance: dict[str, Any] = {
             **base,
@@ -292,6 +294,8 @@ class _Job:
             allow_cpu_fallback=self.options.allow_cpu_fallback,
         )
         self.provenance["device"] = device.to_json()
+        self.parallel = Parallel.over(replica_devices(device))
+        self.provenance["parallel"] = self.parallel.provenance()
         self.folder.write_provenance(self.provenance)
         precision = self.config.optim.precision
         if precision is not None and device.kind != "gpu":
@@ -335,19 +339,13 @@ class _Job:
             adjacency=data.adjacency,
             pretrained=data.pretrained,
         )
-        with precision_policy(self.config.optim.precision):
-            model = build_model(self.config.params, inputs)
-            model.compile(  # mixed_float16: Keras wraps the optimizer in loss scaling here
-                optimizer=optimizer_for(self.config, len(data.split.train)),
-                loss="mse",
-                steps_per_execution=STEPS_PER_EXECUTION,
-            )
-        return model
+        return compiled_model(self.config, inputs, len(data.split.train), self.parallel)
 
     def _fit(self, model: keras.Model, data: _Data) -> _BestEpoch:
         optim = self.config.optim
         codes, scores = data.dataset.codes, data.dataset.scores
         train, tune = data.split.train, data.split.tune
+        batch = self.parallel.global_batch(self.config)
         stopper = _BestEpoch(
             patience=optim.patience,
             min_delta=optim.min_delta,
@@ -357,7 +355,7 @@ class _Job:
             label=self.folder.job_id,
         )
         model.fit(
-            train_batches(codes[train], scores[train], optim.batch_size, self.config.seed),
+            train_batches(codes[train], scores[train], batch, self.config.seed),
             epochs=optim.max_epochs,
             validation_data=(codes[tune], scores[tune]),
             validation_batch_size=eval_batch_size(self.config),
@@ -394,14 +392,33 @@ class _Job:
         self._finish()
 
 
-def optimizer_for(config: TrainConfig, n_train: int) -> keras.optimizers.Optimizer:
-    """Adam for the one-hot models; AdamW with warm-up, decay and clipping for `plm`."""
+def compiled_model(
+    config: TrainConfig, inputs: ModelInputs, n_train: int, parallel: Parallel
+) -> keras.Model:
+    """The model built and compiled (under the strategy when data-parallel)."""
+    with parallel.scope(), precision_policy(config.optim.precision):
+        model = build_model(config.params, inputs)
+        model.compile(  # mixed_float16: Keras wraps the optimizer in loss scaling here
+            optimizer=optimizer_for(config, n_train, parallel),
+            loss="mse",
+            steps_per_execution=STEPS_PER_EXECUTION,
+        )
+    return model
+
+
+def optimizer_for(
+    config: TrainConfig, n_train: int, parallel: Parallel | None = None
+) -> keras.optimizers.Optimizer:
+    """Adam for the one-hot models; AdamW with warm-up, decay and clipping for `plm`. The
+    learning rate and the steps follow the data-parallel rule (train/parallel.py)."""
+    parallel = parallel or Parallel()
+    learning_rate = parallel.learning_rate(config)
     if isinstance(config.params, PLMParams):
         from dmsweep.models.plm import plm_optimizer
 
-        steps = math.ceil(n_train / config.optim.batch_size) * config.optim.max_epochs
-        return plm_optimizer(config.params, config.optim.learning_rate, steps)
-    return adam(config.optim.learning_rate)
+        steps = math.ceil(n_train / parallel.global_batch(config)) * config.optim.max_epochs
+        return plm_optimizer(config.params, learning_rate, steps)
+    return adam(learning_rate)
 
 
 def eval_batch_size(config: TrainConfig) -> int:
