@@ -55,6 +55,7 @@ JOB_PACKAGES: tuple[str, ...] = (
     "scipy",
     "biopython",
     "pyyaml",
+    "transformers",
 )
 """What a training job imports; the environment holds these and their dependencies only."""
 JOB_IMPORTS: tuple[str, ...] = (
@@ -67,6 +68,7 @@ JOB_IMPORTS: tuple[str, ...] = (
     "scipy",
     "Bio",
     "yaml",
+    "transformers",
     "dmsweep.train",
 )
 """Modules the preflight job imports to prove the environment works; `dmsweep._tf` first, which
