@@ -421,6 +421,10 @@ def test_gcn_with_attention_trains_on_the_shared_structures(tmp_path, data_dir):
     attention = protein_attention(model, inputs)
     assert np.allclose(attention.sum(axis=1), 1.0, atol=1e-5)
 
+    from dmsweep.cli import main
+
+    assert main(["predict", str(folder), "MKTAYIAK"]) == 2  # coordinates needed: one line
+
 
 @pytest.mark.slow
 def test_card_set_trains_through_the_memory_store(tmp_path, data_dir):
@@ -451,6 +455,20 @@ def test_card_set_trains_through_the_memory_store(tmp_path, data_dir):
     assert (folder / "dataset.yaml").is_file()
     history = _history(folder)
     assert float(history[-1]["train_loss"]) < float(history[0]["train_loss"])
+
+    from dmsweep.cli import main
+
+    out = tmp_path / "predicted.csv"
+    fasta = tmp_path / "new.fasta"
+    fasta.write_text(">a\nMKLLLLVVVVIIIIAC\n>b\nMKKKRRRKKKRRRDE\n")
+    assert main(["predict", str(folder), "--file", str(fasta), "-o", str(out)]) == 0
+    with open(out) as stream:
+        rows = list(csv.DictReader(stream))
+    assert [r["id"] for r in rows] == ["a", "b"]
+    for row in rows:
+        assert row["predicted_class"] in ("Membrane", "Nucleus")
+        assert float(row["p_Membrane"]) + float(row["p_Nucleus"]) == pytest.approx(1, abs=1e-5)
+    assert main(["predict", str(folder), "MKLLLLVVVV"]) == 0
 
 
 @pytest.mark.db

@@ -110,13 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("job_folder", type=Path, metavar="JOB_FOLDER")
     predict.add_argument(
-        "variants", nargs="*", metavar="VARIANT", help="variants, mutations joined by commas"
+        "variants",
+        nargs="*",
+        metavar="VARIANT",
+        help="variants, mutations joined by commas (a protein-set model: sequences)",
     )
     predict.add_argument(
         "--file",
         type=Path,
         metavar="F",
-        help="one variant per line, or a CSV/TSV with a 'variant' column",
+        help="one variant per line, or a CSV/TSV with a 'variant' column (a protein-set "
+        "model: a FASTA file)",
     )
     predict.add_argument(
         "-o", "--output", type=Path, metavar="OUT.csv", help="output CSV (default: stdout)"
@@ -480,6 +484,10 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.file is not None and args.variants:
         raise ConfigError("give variants on the command line or with --file, not both")
+    from dmsweep.train.predict_proteins import is_protein_set_job
+
+    if args.job_folder.is_dir() and is_protein_set_job(args.job_folder):
+        return _predict_proteins(args)
     given = (
         variants_from_file(args.file)
         if args.file is not None
@@ -505,6 +513,30 @@ def _predict(args: argparse.Namespace) -> int:
         raise OutputError(
             f"-o {args.output}: cannot write: {err.strerror or one_line(err)}"
         ) from None
+    return EXIT_OK
+
+
+def _predict_proteins(args: argparse.Namespace) -> int:
+    """A protein-set model: VARIANT arguments are sequences, --file a FASTA file."""
+    from dmsweep.train.predict_proteins import (
+        predict_sequences,
+        read_sequences,
+        write_protein_prediction,
+    )
+
+    if args.attention:
+        raise ConfigError("--attention: not yet for protein-set models (a gcn's attention)")
+    sequences = read_sequences(args.variants, args.file)
+    if not sequences:
+        raise ConfigError("no sequences given (e.g. dmsweep predict JOB MKTAYIAKQR... or --file F)")
+    prediction = predict_sequences(args.job_folder, sequences)
+    if args.output is None:
+        write_protein_prediction(prediction, sys.stdout)
+        return EXIT_OK
+    _check_output_file(args.output)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.output, "w", newline="", encoding="utf-8") as stream:
+        write_protein_prediction(prediction, stream)
     return EXIT_OK
 
 
