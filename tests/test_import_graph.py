@@ -4,7 +4,8 @@ each other, never on TensorFlow, and no module imports itself back through other
     core (dmsweep.core.*, config, jobfiles, errors, _cli, _yaml)   <- everything
     _tf                    (the one module that imports tensorflow and tf_keras)
     data <- models <- train <- cli                          (the job's side; TensorFlow here)
-    db            (document stores of protein sets: core and data, never TensorFlow)
+    db            (document stores of protein sets: core and data, never TensorFlow; train
+                   streams protein sets from them)
     serve         (the job's side too: `dmsweep serve`; only cli imports it)
     run_builder   (may use core and data)
     aggregate     (may use core only)
@@ -40,7 +41,7 @@ ALLOWED = {
     "_tf": ("core",),
     "data": ("core", "data"),
     "models": ("core", "_tf", "data", "models"),
-    "train": ("core", "_tf", "data", "models", "train"),
+    "train": ("core", "_tf", "data", "db", "models", "train"),
     "db": ("core", "data", "db"),
     "cli": ("core", "_tf", "data", "db", "models", "train", "serve", "cli"),
     "serve": ("core", "_tf", "data", "models", "train", "serve"),

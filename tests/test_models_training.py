@@ -34,7 +34,7 @@ def subset(data_dir):
 
 
 def test_every_model_type_has_a_builder() -> None:
-    assert sorted(MODEL_BUILDERS) == ["cnn", "fc", "gcn", "linear"]
+    assert sorted(MODEL_BUILDERS) == ["cnn", "fc", "gcn", "linear", "plm"]
 
 
 @pytest.mark.slow

@@ -29,7 +29,7 @@ from dmsweep.data import encoding_table, load_dataset
 from dmsweep.data.source import DataSource
 from dmsweep.models import ModelInputs
 from dmsweep.train.parallel import Parallel
-from dmsweep.train.trainer import compiled_model, seed_everything
+from dmsweep.train.job import compiled_model, seed_everything
 
 flat, data_dir, global_batch = json.loads(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 gfp = load_dataset("avgfp", source=DataSource.resolve(data_dir))

@@ -18,9 +18,10 @@ from dmsweep.data.source import DataSource
 from dmsweep.data.variants import ALPHABET
 from dmsweep.errors import ConfigError
 from dmsweep.models import ModelInputs, build_model, load_model, predict_scores, save_model
+from dmsweep.train.job import optimizer_for
 from dmsweep.train.jobs import RunOptions
 from dmsweep.train.pretrain import PretrainOptions, pretrain
-from dmsweep.train.trainer import optimizer_for, run_trainings
+from dmsweep.train.trainer import run_trainings
 
 STOP = ALPHABET.index("*")
 

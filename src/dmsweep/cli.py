@@ -117,13 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("job_folder", type=Path, metavar="JOB_FOLDER")
     predict.add_argument(
-        "variants", nargs="*", metavar="VARIANT", help="variants, mutations joined by commas"
+        "variants",
+        nargs="*",
+        metavar="VARIANT",
+        help="variants, mutations joined by commas (a protein-set model: sequences)",
     )
     predict.add_argument(
         "--file",
         type=Path,
         metavar="F",
-        help="one variant per line, or a CSV/TSV with a 'variant' column",
+        help="one variant per line, or a CSV/TSV with a 'variant' column (a protein-set "
+        "model: a FASTA file)",
     )
     predict.add_argument(
         "-o", "--output", type=Path, metavar="OUT.csv", help="output CSV (default: stdout)"
@@ -416,7 +420,7 @@ def _mapping(value: Any, source: str) -> Mapping[str, Any]:
 
 def _train(args: argparse.Namespace) -> int:
     die_with_parent()  # under run-local: never outlive the batch that started this process
-    jobs = load_jobs(args.config, args.overrides)
+    jobs = resolve_databases(load_jobs(args.config, args.overrides))
     configs = [j.config for j in jobs if j.queued_id in (None, j.config.job_id)]
     mismatched = [j for j in jobs if j.queued_id not in (None, j.config.job_id)]
     check_against_datasets(configs, DataSource.resolve(args.data_dir))
@@ -445,6 +449,23 @@ def _train(args: argparse.Namespace) -> int:
     return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
 
 
+def resolve_databases(jobs: list[QueuedConfig]) -> list[QueuedConfig]:
+    """A database dataset named without its content checksum gets the collection's (read
+    from the server or file: the job id depends on it); queued configs carry theirs."""
+    from dmsweep.config import DatabaseDataset
+
+    if not any(
+        isinstance(j.config.data.dataset, DatabaseDataset)
+        and j.config.data.dataset.checksum is None
+        for j in jobs
+    ):
+        return jobs
+    from dmsweep.train.protein_set import resolve_database_checksums
+
+    configs = resolve_database_checksums([j.config for j in jobs])
+    return [QueuedConfig(c, j.queued_id) for c, j in zip(configs, jobs, strict=True)]
+
+
 def record_id_mismatch(job: QueuedConfig, output: Path) -> str:
     """error.json in the folder of the queued id, instead of a second folder under the id the
     config hashes to now (the code computing ids changed between build and job)."""
@@ -465,13 +486,23 @@ def record_id_mismatch(job: QueuedConfig, output: Path) -> str:
 
 
 def check_against_datasets(configs: Sequence[TrainConfig], source: DataSource) -> None:
-    """Before anything trains: every dataset's card can be read, and each config fits its
-    wild type (kernel_size, k), as the run builder checks a sweep."""
-    for ref in sorted({c.data.dataset for c in configs}):
-        card = source.card(ref)
+    """Before anything trains: every dataset's card can be read, and each config fits it:
+    a variant table's wild type (kernel_size, k), a protein set's labels and model types,
+    as the run builder checks a sweep. A database dataset is checked when it is opened."""
+    from dmsweep.data.card import ProteinSetCard
+    from dmsweep.data.tasks import check_protein_set_config, check_variant_config, protein_set_task
+
+    for ref in sorted({c.data.dataset for c in configs if isinstance(c.data.dataset, str)}):
+        card = source.any_card(ref)
         for config in configs:
             if config.data.dataset != ref:
                 continue
+            if isinstance(card, ProteinSetCard):
+                labels = {s.name: s.classes for s in card.labels}
+                task = protein_set_task(labels, config.data.label, where=config.job_id)
+                check_protein_set_config(config, task, where=config.job_id)
+                continue
+            check_variant_config(config, where=config.job_id)
             try:
                 check_sequence_length(config.params, len(card.wild_type))
             except ConfigError as err:
@@ -491,6 +522,10 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.file is not None and args.variants:
         raise ConfigError("give variants on the command line or with --file, not both")
+    from dmsweep.train.predict_proteins import is_protein_set_job
+
+    if args.job_folder.is_dir() and is_protein_set_job(args.job_folder):
+        return _predict_proteins(args)
     given = (
         variants_from_file(args.file)
         if args.file is not None
@@ -516,6 +551,30 @@ def _predict(args: argparse.Namespace) -> int:
         raise OutputError(
             f"-o {args.output}: cannot write: {err.strerror or one_line(err)}"
         ) from None
+    return EXIT_OK
+
+
+def _predict_proteins(args: argparse.Namespace) -> int:
+    """A protein-set model: VARIANT arguments are sequences, --file a FASTA file."""
+    from dmsweep.train.predict_proteins import (
+        predict_sequences,
+        read_sequences,
+        write_protein_prediction,
+    )
+
+    if args.attention:
+        raise ConfigError("--attention: not yet for protein-set models (a gcn's attention)")
+    sequences = read_sequences(args.variants, args.file)
+    if not sequences:
+        raise ConfigError("no sequences given (e.g. dmsweep predict JOB MKTAYIAKQR... or --file F)")
+    prediction = predict_sequences(args.job_folder, sequences)
+    if args.output is None:
+        write_protein_prediction(prediction, sys.stdout)
+        return EXIT_OK
+    _check_output_file(args.output)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.output, "w", newline="", encoding="utf-8") as stream:
+        write_protein_prediction(prediction, stream)
     return EXIT_OK
 
 

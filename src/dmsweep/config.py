@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal, get_args
 
-from dmsweep.errors import ConfigError
+from dmsweep.core.dbaddress import parse_address
+from dmsweep.errors import ConfigError, DatabaseError
 
 ModelType = Literal["linear", "fc", "cnn", "gcn", "plm"]
 MODEL_TYPES: tuple[str, ...] = get_args(ModelType)
@@ -35,6 +36,9 @@ PRECISIONS: tuple[str, ...] = ("mixed_float16", "mixed_bfloat16")
 LR_SCALINGS: tuple[str, ...] = ("none", "linear")
 """Learning rate of a data-parallel training on N devices: as given, or N times it."""
 """Keras mixed-precision policies a GPU training may use (unset: float32 throughout)."""
+CLASS_WEIGHTS: tuple[str, ...] = ("balanced", "none")
+"""`class_weight` of a classification: `balanced` weighs each class by n / (C n_class) of the
+training set; `none` (the same as unset) weighs every protein alike."""
 RANDOM_SPLIT = "random"
 EXTRAPOLATION_SPLIT = "extrapolation"
 """Train and tune on variants with at most `max_train_mutations` mutations, test on the rest."""
@@ -190,6 +194,69 @@ class PLMParams:
 
 
 ModelParams = LinearParams | FCParams | CNNParams | GCNParams | PLMParams
+
+
+@dataclass(frozen=True, order=True)
+class DatabaseDataset:
+    """A protein set in a document database: `dataset: {db: URI, collection: NAME}`.
+
+    `db` is where the documents are read (sqlite:///file.db, mongodb://host:port/db, never
+    with a password: credentials come from a file or the environment, docs/data.md);
+    `checksum` is the collection's content checksum, filled in before training
+    (`dmsweep.db.stream.collection_checksum`). The job id depends on the collection name
+    and the checksum only, never on the host: the same documents on another server are
+    the same training.
+    """
+
+    db: str
+    collection: str
+    checksum: str | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("db", "collection"):
+            value = getattr(self, key)
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(
+                    f"dataset: {key}: expected a non-empty string, got {value!r} "
+                    "(a database dataset is {db: URI, collection: NAME})"
+                )
+        try:
+            parse_address(self.db)  # refuses a password in the URI, names what is wrong
+        except DatabaseError as err:
+            raise ConfigError(f"dataset: db: {err}") from None
+        if self.checksum is not None and not (
+            isinstance(self.checksum, str) and self.checksum.startswith("sha256:")
+        ):
+            raise ConfigError(f"dataset: checksum: expected 'sha256:<hex>', got {self.checksum!r}")
+
+    @classmethod
+    def from_mapping(cls, value: Mapping[str, Any]) -> DatabaseDataset:
+        keys = set(value)
+        if not {"db", "collection"} <= keys <= {"db", "collection", "checksum"}:
+            raise ConfigError(
+                f"dataset: expected a name, a card path or {{db: URI, collection: NAME}}, got "
+                f"keys {sorted(map(str, keys))}"
+            )
+        return cls(db=value["db"], collection=value["collection"], checksum=value.get("checksum"))
+
+    def to_flat(self) -> dict[str, str]:
+        """config.json's form: where it was read, which collection, which content."""
+        out = {"db": self.db, "collection": self.collection}
+        if self.checksum is not None:
+            out["checksum"] = self.checksum
+        return out
+
+    def identity(self) -> dict[str, str]:
+        """What the job id hashes: collection and content, not the host."""
+        out = {"collection": self.collection}
+        if self.checksum is not None:
+            out["checksum"] = self.checksum
+        return out
+
+    def __str__(self) -> str:
+        return self.collection
+
+
 MODEL_PARAMS: dict[str, type[ModelParams]] = {
     cls.model: cls for cls in (LinearParams, FCParams, CNNParams, GCNParams, PLMParams)
 }
@@ -209,7 +276,7 @@ class DataConfig:
     variant with more: how a model extrapolates to higher-order mutants.
     """
 
-    dataset: str = "avgfp"
+    dataset: str | DatabaseDataset = "avgfp"
     encoding: tuple[str, ...] = ("one_hot", "aa_index")
     split: str = "main"
     split_seed: int | None = bounded(None, 0, MAX_SEED)
@@ -220,6 +287,12 @@ class DataConfig:
     max_train_mutations: int | None = bounded(None, 1, MAX_MUTATIONS)
     """With `split: extrapolation` only (required there); unset elsewhere, so job ids of the
     other splits stay as they were."""
+    label: str | None = None
+    """Protein sets only: the label to predict (default: the set's only label). A class
+    label makes the task a classification, a number a regression."""
+    max_residues: int | None = bounded(None, 1, 2**31 - 1)
+    """Protein sets only: keep at most the first `max_residues` residues of each protein
+    (not `max_length`: that is a plm's token limit)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.encoding, str):
@@ -229,8 +302,17 @@ class DataConfig:
             raise ConfigError(f"encoding: expected at least one of {list(ENCODINGS)}")
         for name in self.encoding:
             _check_choice("encoding", name, ENCODINGS)
-        if not self.dataset.strip():
-            raise ConfigError("dataset: expected a dataset name or the path of a dataset card")
+        if isinstance(self.dataset, Mapping):
+            object.__setattr__(self, "dataset", DatabaseDataset.from_mapping(self.dataset))
+        if not isinstance(self.dataset, DatabaseDataset) and not (
+            isinstance(self.dataset, str) and self.dataset.strip()
+        ):
+            raise ConfigError(
+                "dataset: expected a dataset name, the path of a dataset card or "
+                "{db: URI, collection: NAME}"
+            )
+        if self.label is not None and not (isinstance(self.label, str) and self.label.strip()):
+            raise ConfigError(f"label: expected a label name, got {self.label!r}")
         check_bounds(self)
         if self.split != EXTRAPOLATION_SPLIT:
             _refuse_if_set(
@@ -292,6 +374,9 @@ class OptimConfig:
     lr_scaling: str | None = None
     """On N > 1 GPUs (data-parallel, `batch_size` per device): `linear` multiplies the learning
     rate by N; `none` (same as unset, which leaves the job id as it was) keeps it."""
+    class_weight: str | None = None
+    """Classification only (CLASS_WEIGHTS): `balanced` or `none`; `none` is stored as unset,
+    so that it and the default are one job."""
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -301,6 +386,10 @@ class OptimConfig:
             _check_choice("lr_scaling", self.lr_scaling, LR_SCALINGS)
             if self.lr_scaling == "none":
                 object.__setattr__(self, "lr_scaling", None)
+        if self.class_weight is not None:
+            _check_choice("class_weight", self.class_weight, CLASS_WEIGHTS)
+            if self.class_weight == "none":
+                object.__setattr__(self, "class_weight", None)
 
 
 @dataclass(frozen=True)
@@ -328,7 +417,7 @@ class TrainConfig:
         items = [("model", self.model), ("seed", self.seed)]
         for section in (self.params, self.data, self.optim):
             items.extend(_section_items(section))
-        return {k: list(v) if type(v) is tuple else v for k, v in sorted(items)}
+        return {k: _flat_value(v) for k, v in sorted(items)}
 
     @classmethod
     def from_flat(cls, flat: Mapping[str, Any], *, source: str = "config") -> TrainConfig:
@@ -348,6 +437,14 @@ class TrainConfig:
     def replace(self, **flat_overrides: Any) -> TrainConfig:
         """A copy with some flat keys changed (e.g. `replace(max_epochs=3)`)."""
         return TrainConfig.from_flat({**self.to_flat(), **flat_overrides})
+
+
+def _flat_value(value: Any) -> Any:
+    if type(value) is tuple:
+        return list(value)
+    if type(value) is DatabaseDataset:
+        return value.to_flat()
+    return value
 
 
 def job_id(flat: Mapping[str, Any]) -> str:
@@ -428,6 +525,8 @@ def coerce(key: str, value: Any) -> Any:
     Accepts what YAML and JSON produce (1e-4 as str, 3.0 for an int) but refuses real
     mismatches; ConfigError("<key>: expected ..., got ...") names the key and the range.
     """
+    if key == "dataset" and isinstance(value, DatabaseDataset | Mapping):
+        return value if isinstance(value, DatabaseDataset) else DatabaseDataset.from_mapping(value)
     value = _coerce(key, value, _KEY_TYPES[key])
     bound = _BOUNDS.get(key)
     if bound is not None:
@@ -504,6 +603,8 @@ def _build_section(cls: type, given: tuple[tuple[str, type, Any], ...]) -> Any:
 
 
 def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):  # the one mapping a flat key holds: a database dataset
+        return DatabaseDataset.from_mapping(value)
     return tuple(value) if isinstance(value, list) else value
 
 
@@ -554,7 +655,12 @@ def _expected(key: str, typ: type) -> str:
 
 
 def _canonical(value: Any) -> Any:
-    """Floats by repr so 0.001 and 1e-3 hash alike; ints that are whole floats stay ints."""
+    """Floats by repr so 0.001 and 1e-3 hash alike; ints that are whole floats stay ints;
+    a database dataset by its collection and content (not its host)."""
+    if isinstance(value, DatabaseDataset):
+        return value.identity()
+    if isinstance(value, Mapping) and "collection" in value and "db" in value:
+        return DatabaseDataset.from_mapping(value).identity()
     if isinstance(value, dict):
         return {k: _canonical(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from dmsweep import __version__
 from dmsweep._cli import EXIT_ERROR, positive_int
-from dmsweep.aggregate.pipeline import DEFAULT_METRIC, REPORT, aggregate
-from dmsweep.aggregate.selection import DEFAULT_SELECT_METRIC
+from dmsweep.aggregate.pipeline import CLASSIFICATION_METRIC, DEFAULT_METRIC, REPORT, aggregate
+from dmsweep.aggregate.selection import CLASSIFICATION_SELECT_METRIC, DEFAULT_SELECT_METRIC
 from dmsweep.errors import DmsweepError
 
 
@@ -45,14 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--metric",
-        default=DEFAULT_METRIC,
-        help=f"metric the plots show (default: {DEFAULT_METRIC})",
+        default=None,
+        help=f"metric the plots show (default: {DEFAULT_METRIC}; {CLASSIFICATION_METRIC} for "
+        "classification results)",
     )
     parser.add_argument(
         "--select-metric",
-        default=DEFAULT_SELECT_METRIC,
-        help="metric that picks the best configuration per model type; *mse is minimised, "
-        f"anything else maximised (default: {DEFAULT_SELECT_METRIC})",
+        default=None,
+        help="metric that picks the best configuration per model type; *mse and *loss are "
+        f"minimised, anything else maximised (default: {DEFAULT_SELECT_METRIC}; "
+        f"{CLASSIFICATION_SELECT_METRIC} for classification results)",
     )
     parser.add_argument(
         "-j",

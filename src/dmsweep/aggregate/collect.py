@@ -48,6 +48,8 @@ DUPLICATE = "duplicate"
 META_COLUMNS = ("folder", "job_id", "status", "detail", "notes")
 PROVENANCE_KEYS = ("host", "dmsweep_version", "git_commit", "device")
 """Fields of provenance.json that become columns."""
+TEXT_METRICS = ("task",)
+"""metrics.json fields that are text: a classification's task (binary, multiclass)."""
 
 CACHE_FILE = ".aggregate-cache.arrow"
 OLD_CACHE_FILES = (".aggregate-cache.pkl", ".aggregate-cache.json")
@@ -57,7 +59,7 @@ PARALLEL_ABOVE = 4000
 PARALLEL_MIN_CPUS = 4
 MAX_WORKERS = 8
 _CHUNK = 500
-_CACHE_FORMAT = 3
+_CACHE_FORMAT = 4
 _OPTIONAL_TOP_LEVEL = ("early_stopped", "n_parameters", "seconds_per_epoch", "peak_memory_mb")
 _REREAD = "reread:"
 _TMP_JOB = re.compile(r"^(?P<job>.+?-[0-9a-f]{12})(?:-.*)?$")
@@ -226,6 +228,10 @@ def _add_metrics(record: dict[str, Any], metrics: Metrics) -> None:
         prefix = split + "_"
         for key, value in values.items():
             record[prefix + key] = value
+        if split == "test":
+            _add_per_class(record, values.tables)
+    if metrics.task != "regression":
+        record["task"] = metrics.task
     record["epochs_run"] = metrics.epochs_run
     record["best_epoch"] = metrics.best_epoch
     for key in _OPTIONAL_TOP_LEVEL:
@@ -237,6 +243,16 @@ def _add_metrics(record: dict[str, Any], metrics: Metrics) -> None:
         for phase, seconds in metrics.timings.items():
             if phase != "total":
                 record[f"time_{phase}_s"] = seconds
+
+
+def _add_per_class(record: dict[str, Any], tables: Mapping[str, Any]) -> None:
+    """A classification's test split per class: `test_recall_<class>`, `test_f1_<class>`,
+    `test_n_<class>` (summary.csv columns; class names as the card spells them)."""
+    for name, values in (tables.get("per_class") or {}).items():
+        for key in ("recall", "f1"):
+            record[f"test_{key}_{name}"] = values.get(key)
+    for name, count in (tables.get("n_per_class") or {}).items():
+        record[f"test_n_{name}"] = count
 
 
 def mark_copies(records: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -267,7 +283,7 @@ def mark_copies(records: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 def _coerce_numbers(records: pd.DataFrame, param_keys: set[str]) -> None:
     """Make every metric column numeric; a value that is not a number becomes NaN, with a note."""
-    text = {*META_COLUMNS, *param_keys, *PROVENANCE_KEYS}
+    text = {*META_COLUMNS, *param_keys, *PROVENANCE_KEYS, *TEXT_METRICS}
     for column in records.columns:
         if column in text or records[column].dtype.kind in "biuf":
             continue

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -29,6 +30,8 @@ REPLICATES_CSV = "replicates.csv"
 REPORT = "report.html"
 PLOTS = "plots"
 DEFAULT_METRIC = "test_pearson"
+CLASSIFICATION_METRIC = "test_accuracy"
+"""What the plots show by default for classification results (metrics.json `task`)."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,8 @@ def aggregate(
     path: Path,
     out: Path | None = None,
     *,
-    metric: str = DEFAULT_METRIC,
-    select_metric: str = selection.DEFAULT_SELECT_METRIC,
+    metric: str | None = None,
+    select_metric: str | None = None,
     plots: bool = True,
     report: bool = True,
     use_cache: bool = True,
@@ -73,6 +76,8 @@ def aggregate(
 
     `workers`: processes for reading folders and drawing plots (None: the CPUs this
     process may use, at most 8, where the work is large enough; 1: no worker processes).
+    `metric` and `select_metric` default by task: test Pearson and tune MSE for regression
+    results, test accuracy and tune log loss for classification results.
     """
     clock = _Clock()
     path = Path(path)
@@ -103,6 +108,15 @@ def aggregate(
     states = failures.job_states(records, run)
     summary = table.summary_table(records, keys, results, run)
     failure_rows = failures.failure_table(states, records, keys, run)
+    classification = _is_classification(summary)
+    if metric is None:
+        metric = CLASSIFICATION_METRIC if classification else DEFAULT_METRIC
+    if select_metric is None:
+        select_metric = (
+            selection.CLASSIFICATION_SELECT_METRIC
+            if classification
+            else selection.DEFAULT_SELECT_METRIC
+        )
     _check_metrics(summary, keys, metric=metric, select_metric=select_metric)
     out.mkdir(parents=True, exist_ok=True)  # only once the input is known to be good
     configs = selection.configurations(summary, keys, metric=select_metric)
@@ -175,6 +189,12 @@ def aggregate(
         files=tuple(files),
         seconds=clock.laps,
     )
+
+
+def _is_classification(summary: Any) -> bool:
+    """Results of a classification task: they have a tune log loss and no tune MSE."""
+    columns = set(summary.columns)
+    return "tune_log_loss" in columns and "tune_mse" not in columns
 
 
 def _check_input(path: Path) -> None:

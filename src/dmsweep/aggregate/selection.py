@@ -24,7 +24,19 @@ from dmsweep.aggregate.design import (
 )
 
 DEFAULT_SELECT_METRIC = "tune_mse"
-REPORTED_METRICS = ("test_mse", "test_pearson", "test_spearman", "test_r2", "test_ndcg100")
+CLASSIFICATION_SELECT_METRIC = "tune_log_loss"
+REPORTED_METRICS = (
+    "test_mse",
+    "test_pearson",
+    "test_spearman",
+    "test_r2",
+    "test_ndcg100",
+    "test_accuracy",
+    "test_balanced_accuracy",
+    "test_macro_f1",
+    "test_auroc",
+    "test_log_loss",
+)
 
 
 def configurations(

@@ -39,10 +39,21 @@ TRAINED = (OK, DIVERGED)
 outcome of training: retraining the same config would diverge again)."""
 
 SPLITS = ("train", "tune", "test")
+REGRESSION = "regression"
+CLASSIFICATION_TASKS = ("binary", "multiclass")
+TASKS = (REGRESSION, *CLASSIFICATION_TASKS)
+"""metrics.json's `task`; absent means regression (every folder written before tasks)."""
 REQUIRED_SPLIT_KEYS = ("mse", "pearson", "spearman", "r2", "n")
+CLASSIFICATION_SPLIT_KEYS = ("log_loss", "accuracy", "balanced_accuracy", "macro_f1", "auroc", "n")
+TABLE_KEYS = ("n_per_class", "confusion_matrix", "per_class")
+"""A classification split's tables (not scalars): class counts, the confusion matrix (rows
+true, columns predicted, in the order of `classes`) and per-class precision, recall, f1."""
+PER_CLASS_KEYS = ("precision", "recall", "f1")
 REQUIRED_KEYS = ("epochs_run", "best_epoch")
 LOSS_KEY = "mse"
 """A split whose `mse` is null means the training diverged (the writer turns NaN into null)."""
+LOSS_KEYS = {REGRESSION: LOSS_KEY, "binary": "log_loss", "multiclass": "log_loss"}
+"""The loss of each task: null in a split means the training diverged."""
 
 MAX_MAGNITUDE = 1e78
 """No metric of a float32 model can exceed this: squared differences of float32 values stay
@@ -54,6 +65,13 @@ _RANGES: dict[str, tuple[float, float]] = {
     "pearson": (-1.0, 1.0),
     "spearman": (-1.0, 1.0),
     "r2": (-MAX_MAGNITUDE, 1.0),
+}
+_CLASSIFICATION_RANGES: dict[str, tuple[float, float]] = {
+    "log_loss": (0.0, MAX_MAGNITUDE),
+    "accuracy": (0.0, 1.0),
+    "balanced_accuracy": (0.0, 1.0),
+    "macro_f1": (0.0, 1.0),
+    "auroc": (0.0, 1.0),
 }
 _FRACTION = re.compile(r"^(top\d+_overlap|ndcg\d+)$")
 """Extra split metrics that are fractions (0..1)."""
@@ -68,7 +86,9 @@ class ResultProblem(ValueError):
 
 @dataclass(frozen=True)
 class SplitMetrics:
-    """The metrics of one split; `extra` holds the ranking metrics (tune and test)."""
+    """The metrics of one split; `extra` holds the ranking metrics (tune and test) or, for a
+    classification task, the classification metrics; `tables` a classification split's
+    class counts, confusion matrix and per-class metrics."""
 
     mse: float | None
     pearson: float | None
@@ -76,9 +96,15 @@ class SplitMetrics:
     r2: float | None
     n: int
     extra: Mapping[str, float | None] = field(default_factory=dict)
+    task: str = REGRESSION
+    tables: Mapping[str, Any] = field(default_factory=dict)
 
     def items(self) -> list[tuple[str, float | int | None]]:
         """(metric, value) pairs, contract order first: the columns `<split>_<metric>`."""
+        if self.task != REGRESSION:
+            named = [(k, self.extra.get(k)) for k in CLASSIFICATION_SPLIT_KEYS if k != "n"]
+            rest = [(k, v) for k, v in self.extra.items() if k not in CLASSIFICATION_SPLIT_KEYS]
+            return [*named, ("n", self.n), *rest]
         base = [
             ("mse", self.mse),
             ("pearson", self.pearson),
@@ -87,6 +113,11 @@ class SplitMetrics:
             ("n", self.n),
         ]
         return base + list(self.extra.items())
+
+    @property
+    def loss(self) -> float | None:
+        """The task's loss (mse, or log_loss for a classification): None when it diverged."""
+        return self.mse if self.task == REGRESSION else self.extra.get(LOSS_KEYS[self.task])
 
 
 @dataclass(frozen=True)
@@ -102,11 +133,15 @@ class Metrics:
     seconds_per_epoch: float | None = None
     peak_memory_mb: float | None = None
     job_id: str | None = None
+    task: str = REGRESSION
+    classes: tuple[str, ...] = ()
+    """The class names of a classification task, in the order of its confusion matrices."""
 
     @property
     def diverged(self) -> tuple[str, ...]:
-        """`<split>_mse` of each split whose loss is null (the training diverged)."""
-        return tuple(f"{s}_{LOSS_KEY}" for s, m in self.splits.items() if m.mse is None)
+        """`<split>_<loss>` of each split whose loss is null (the training diverged)."""
+        key = LOSS_KEYS[self.task]
+        return tuple(f"{s}_{key}" for s, m in self.splits.items() if m.loss is None)
 
     @classmethod
     def from_json(cls, data: Any) -> Metrics:
@@ -116,12 +151,17 @@ class Metrics:
         splits = data.get("splits")
         if type(splits) is not dict:
             raise ResultProblem("lacks splits" if splits is None else "splits: not an object")
+        task = data.get("task", REGRESSION)
+        if task not in TASKS:
+            raise ResultProblem(f"task = {_show(task)}: expected one of {list(TASKS)}")
+        classes = _classes(data.get("classes"), task)
+        required = REQUIRED_SPLIT_KEYS if task == REGRESSION else CLASSIFICATION_SPLIT_KEYS
         missing = [k for k in REQUIRED_KEYS if k not in data]
         missing += [f"splits.{s}" for s in SPLITS if s not in splits]
         for split in SPLITS:
             values = splits.get(split)
             if type(values) is dict:
-                missing += [f"splits.{split}.{k}" for k in REQUIRED_SPLIT_KEYS if k not in values]
+                missing += [f"splits.{split}.{k}" for k in required if k not in values]
         if missing:
             raise ResultProblem("lacks " + ", ".join(missing))
         epochs_run = _count(data["epochs_run"], "epochs_run")
@@ -130,7 +170,7 @@ class Metrics:
             raise ResultProblem(f"best_epoch {best_epoch} > epochs_run {epochs_run}")
         job_id = data.get("job_id")
         return cls(
-            splits={name: _split(values, name) for name, values in splits.items()},
+            splits={name: _split(values, name, task, classes) for name, values in splits.items()},
             epochs_run=epochs_run,
             best_epoch=best_epoch,
             early_stopped=_flag(data.get("early_stopped"), "early_stopped"),
@@ -139,7 +179,19 @@ class Metrics:
             seconds_per_epoch=_non_negative(data.get("seconds_per_epoch"), "seconds_per_epoch"),
             peak_memory_mb=_non_negative(data.get("peak_memory_mb"), "peak_memory_mb"),
             job_id=job_id if type(job_id) is str else None,
+            task=task,
+            classes=classes,
         )
+
+
+def _classes(value: Any, task: str) -> tuple[str, ...]:
+    if task == REGRESSION:
+        return ()
+    if type(value) is not list or len(value) < 2 or any(type(c) is not str for c in value):
+        raise ResultProblem(f"classes = {_show(value)}: expected a list of 2 or more class names")
+    if task == "binary" and len(value) != 2:
+        raise ResultProblem(f"classes: a binary task has 2 classes, got {len(value)}")
+    return tuple(value)
 
 
 @dataclass(frozen=True)
@@ -520,12 +572,18 @@ def _safe_relative(name: Any) -> bool:
     return not name.startswith("/") and ".." not in parts and "." not in parts
 
 
-def _split(values: Any, name: str) -> SplitMetrics:
+def _split(
+    values: Any, name: str, task: str = REGRESSION, classes: tuple[str, ...] = ()
+) -> SplitMetrics:
     if type(values) is not dict:
         raise ResultProblem(f"splits.{name}: not an object")
     checked: dict[str, float | None] = {}
+    tables: dict[str, Any] = {}
     for key, value in values.items():
         if key == "n":
+            continue
+        if task != REGRESSION and key in TABLE_KEYS:
+            tables[key] = _table(key, value, f"splits.{name}.{key}", classes)
             continue
         kind = type(value)
         if value is None:  # a metric that cannot be computed (constant predictions)
@@ -537,6 +595,8 @@ def _split(values: Any, name: str) -> SplitMetrics:
             continue
         checked[key] = _number(value, f"splits.{name}.{key}", *metric_range(key))
     n = _count(values.get("n"), f"splits.{name}.n")
+    if task != REGRESSION:
+        return SplitMetrics(None, None, None, None, n, checked, task, tables)
     extra = {k: v for k, v in checked.items() if k not in _RANGES}
     return SplitMetrics(
         checked.get("mse"),
@@ -546,6 +606,33 @@ def _split(values: Any, name: str) -> SplitMetrics:
         n,
         extra,
     )
+
+
+def _table(key: str, value: Any, where: str, classes: tuple[str, ...]) -> Any:
+    """A classification table checked: counts per class, a C x C count matrix, or
+    per-class fractions (None where undefined), over exactly the task's classes."""
+    if key == "confusion_matrix":
+        ok = type(value) is list and len(value) == len(classes)
+        ok = ok and all(type(row) is list and len(row) == len(classes) for row in value)
+        if not ok:
+            raise ResultProblem(f"{where}: expected a {len(classes)} x {len(classes)} matrix")
+        for row in value:
+            for count in row:
+                _count(count, where)
+        return value
+    if type(value) is not dict or set(value) != set(classes):
+        raise ResultProblem(f"{where}: expected an object with one entry per class")
+    if key == "n_per_class":
+        return {c: _count(v, f"{where}.{c}") for c, v in value.items()}
+    out = {}
+    for c, entry in value.items():
+        if type(entry) is not dict:
+            raise ResultProblem(f"{where}.{c}: expected an object of {list(PER_CLASS_KEYS)}")
+        out[c] = {
+            k: None if v is None else _number(v, f"{where}.{c}.{k}", 0.0, 1.0)
+            for k, v in entry.items()
+        }
+    return out
 
 
 @functools.cache
@@ -560,6 +647,8 @@ def metric_range(key: str) -> tuple[float, float]:
     validity check here and by the plots (which clip intervals to it)."""
     if key in _RANGES:
         return _RANGES[key]
+    if key in _CLASSIFICATION_RANGES:
+        return _CLASSIFICATION_RANGES[key]
     return (0.0, 1.0) if _FRACTION.match(key) else (-MAX_MAGNITUDE, MAX_MAGNITUDE)
 
 

@@ -168,3 +168,24 @@ def knn_edges(ca: np.ndarray, k: int) -> np.ndarray:
     # both directions, deduplicated as one int64 key per edge (np.unique(axis=0) is 20x slower)
     keys = np.unique(np.concatenate([rows * length + cols, cols * length + rows]))
     return np.stack([keys // length, keys % length], axis=1).astype(np.int32)
+
+
+def distance_edges(coords: np.ndarray, threshold: float) -> np.ndarray:
+    """int32 (E, 2) directed edges (both directions, sorted) between residues closer than
+    `threshold` Angstrom (strictly, as `residue_graph(kind="distance")`), found with a
+    neighbour search (cKDTree.query_pairs) instead of an L x L distance matrix."""
+    from scipy.spatial import cKDTree
+
+    points = np.asarray(coords, dtype=np.float64)
+    if not threshold > 0:
+        raise ConfigError(f"threshold: expected a distance > 0 (Angstrom), got {threshold}")
+    if not np.isfinite(points).all():
+        raise DataError("a distance graph needs a coordinate for every residue (some are missing)")
+    length = len(points)
+    radius = float(np.nextafter(threshold, 0.0))  # query_pairs is <= r: strictly below
+    pairs = cKDTree(points).query_pairs(radius, output_type="ndarray").astype(np.int64)
+    if len(pairs) == 0:
+        return np.zeros((0, 2), dtype=np.int32)
+    rows, cols = pairs[:, 0], pairs[:, 1]
+    keys = np.unique(np.concatenate([rows * length + cols, cols * length + rows]))
+    return np.stack([keys // length, keys % length], axis=1).astype(np.int32)

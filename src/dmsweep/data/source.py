@@ -22,7 +22,17 @@ from dmsweep.data._files import (
     default_cache_dir,
     resolve_data_dir,
 )
-from dmsweep.data.card import DatasetCard, load_card, looks_like_card_path, read_card
+from dmsweep.data.card import (
+    KIND_PROTEIN_SET,
+    DatasetCard,
+    ProteinSetCard,
+    find_card,
+    load_card,
+    looks_like_card_path,
+    read_any_card,
+    read_card,
+)
+from dmsweep.errors import DataError
 
 AAINDEX_FOLDER = "aaindex"
 AAINDEX_FILE = "pca-19.npy"
@@ -77,7 +87,28 @@ class DataSource:
                 return read_card(candidate)
         return load_card(ref, data_dir=self.data_dir)
 
-    def with_card(self, card: DatasetCard) -> DataSource:
+    def any_card(
+        self, ref: str, *, relative_to: Path | None = None
+    ) -> DatasetCard | ProteinSetCard:
+        """The card a dataset reference names, a variant table or a protein set (`card`
+        for a variant table: its errors name the known variant datasets)."""
+        if ref in self.cards:
+            return read_any_card(self.cards[ref])
+        if looks_like_card_path(ref):
+            candidate = Path(ref).expanduser()
+            if relative_to is not None and not candidate.is_absolute():
+                beside = relative_to / candidate
+                candidate = beside if beside.is_file() else candidate
+            if candidate.is_file():
+                return read_any_card(candidate)
+            return self.card(ref, relative_to=relative_to)
+        try:
+            path, packaged = find_card(ref, data_dir=self.data_dir, kind=KIND_PROTEIN_SET)
+        except DataError:
+            return self.card(ref, relative_to=relative_to)
+        return read_any_card(path, packaged=packaged)
+
+    def with_card(self, card: DatasetCard | ProteinSetCard) -> DataSource:
         """This source with a card read from a file registered under its dataset name."""
         assert card.path is not None
         return replace(self, cards={**self.cards, card.name: card.path})

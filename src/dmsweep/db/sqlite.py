@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -36,12 +37,14 @@ Result = TypeVar("Result")
 
 def _one_line_errors(method: Callable[..., Result]) -> Callable[..., Result]:
     """SQLite's errors (locked, read-only, disk full, not a database) as one DatabaseError
-    line naming the file and the operation."""
+    line naming the file and the operation; one call at a time (the store is shared by the
+    threads of a tf.data pipeline)."""
 
     @functools.wraps(method)
     def wrapped(self: SqliteStore, *args: Any, **kwargs: Any) -> Result:
         try:
-            return method(self, *args, **kwargs)
+            with self._lock:
+                return method(self, *args, **kwargs)
         except sqlite3.Error as err:
             doing = method.__name__.replace("_", " ")
             raise DatabaseError(f"{self.address.display}: {doing} failed: {err}") from None
@@ -55,9 +58,11 @@ class SqliteStore:
     def __init__(self, address: StoreAddress, *, timeout: float) -> None:
         assert address.path is not None
         self.address = address
+        self._lock = threading.RLock()
         try:
             address.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(address.path, timeout=timeout)
+            # tf.data reads pages from its own threads: one connection, one call at a time
+            self._db = sqlite3.connect(address.path, timeout=timeout, check_same_thread=False)
             self._db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as err:
             raise DatabaseError(f"{address.display}: cannot open the database: {err}") from None

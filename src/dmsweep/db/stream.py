@@ -95,3 +95,97 @@ def collection_checksum(store: DocumentStore, collection: str) -> str:
     """The content checksum of a collection (`documents.content_checksum`, streamed): what
     provenance records, the same on both backends for the same documents."""
     return content_checksum(iter_documents(store, collection))
+
+
+SHUFFLE_BUFFER = 4096
+"""Proteins held for shuffling a training epoch (bounded: memory stays O(buffer + batch))."""
+PAGE = 512
+"""Documents per keyset page of a streamed epoch."""
+
+
+def stream_records(
+    store: DocumentStore,
+    collection: str,
+    *,
+    split: str | None,
+    page: int = PAGE,
+) -> Iterator[ProteinRecord]:
+    """Every record of a split in `_id` order, keyset-paged `page` at a time."""
+    for document in iter_documents(store, collection, split=split, page=page):
+        yield document_to_record(document)
+
+
+def shuffled_records(
+    records: Iterator[ProteinRecord], *, buffer: int, rng: np.random.Generator
+) -> Iterator[ProteinRecord]:
+    """`records` in a shuffled order, holding at most `buffer` of them at a time: each one
+    read replaces a randomly chosen held record, which is yielded (tf.data's shuffle buffer,
+    so the order depends on the seed and the buffer size, never on the store)."""
+    if buffer < 1:
+        raise ConfigError(f"shuffle buffer: expected >= 1 proteins, got {buffer}")
+    held: list[ProteinRecord] = []
+    for record in records:
+        if len(held) < buffer:
+            held.append(record)
+            continue
+        slot = int(rng.integers(len(held)))
+        yield held[slot]
+        held[slot] = record
+    order = rng.permutation(len(held))
+    for slot in order:
+        yield held[int(slot)]
+
+
+@dataclass(frozen=True)
+class CollectionSummary:
+    """One pass over a collection: what provenance records and what training needs to know
+    before it streams (split sizes and, for a class label, class counts per split)."""
+
+    count: int
+    checksum: str
+    """`content_checksum` of every document (the job id of a database dataset uses it)."""
+    split_checksum: str
+    """sha256 of the sorted `id<TAB>split` lines of the assigned documents (the checksum
+    `dmsweep db split` records for its assignment)."""
+    split_counts: dict[str, int]
+    class_counts: dict[str, dict[str, int]]
+    """split -> label value -> proteins (for the label summarised; {} otherwise)."""
+    max_length: int
+
+
+def summarise_collection(
+    store: DocumentStore, collection: str, *, label: str | None = None, page: int = 1000
+) -> CollectionSummary:
+    """Stream every document once (O(page) memory) and summarise it."""
+    import hashlib
+
+    from dmsweep.db.documents import canonical_json
+
+    content = hashlib.sha256()
+    splits = hashlib.sha256()
+    count, longest = 0, 0
+    split_counts: dict[str, int] = {}
+    class_counts: dict[str, dict[str, int]] = {}
+    for document in iter_documents(store, collection, page=page):
+        count += 1
+        content.update(canonical_json(document).encode("utf-8"))
+        content.update(b"\n")
+        part = document.get("split")
+        longest = max(longest, len(document.get("sequence") or ""))
+        if part is None:
+            continue
+        splits.update(f"{document['_id']}\t{part}\n".encode())
+        split_counts[part] = split_counts.get(part, 0) + 1
+        if label is not None:
+            value = (document.get("labels") or {}).get(label)
+            if isinstance(value, str):
+                by_class = class_counts.setdefault(part, {})
+                by_class[value] = by_class.get(value, 0) + 1
+    return CollectionSummary(
+        count=count,
+        checksum="sha256:" + content.hexdigest(),
+        split_checksum="sha256:" + splits.hexdigest(),
+        split_counts=dict(sorted(split_counts.items())),
+        class_counts={k: dict(sorted(v.items())) for k, v in sorted(class_counts.items())},
+        max_length=longest,
+    )

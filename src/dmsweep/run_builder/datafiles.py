@@ -20,7 +20,7 @@ from pathlib import Path
 from dmsweep.config import DRAWN_SPLITS, PLMParams, TrainConfig
 from dmsweep.core.files import sha256_of
 from dmsweep.data._files import fetch
-from dmsweep.data.card import CARD_FILE
+from dmsweep.data.card import CARD_FILE, ProteinSetCard
 from dmsweep.data.pretrained import check_pretrained
 from dmsweep.data.source import AAINDEX_FILE, AAINDEX_FOLDER, AAINDEX_SOURCE, TEST_FILES, DataSource
 from dmsweep.errors import ConfigError
@@ -47,7 +47,11 @@ def needed_files(
     files: dict[str, tuple[Path, str]] = {}
     near = None
     for dataset, names in sorted(splits.items()):
-        card = near = source.card(dataset)
+        any_card = source.any_card(dataset)
+        if isinstance(any_card, ProteinSetCard):
+            files.update(protein_set_files(any_card, source))
+            continue
+        card = near = any_card
         root, download = source.files_root(card)
         rels = {card.table, *([card.structure] if card.structure else [])}
         for split in sorted(names):
@@ -96,6 +100,35 @@ def pretrained_files(
         for file in sorted(p for p in folder.rglob("*") if p.is_file()):
             rel = (path / file.relative_to(folder)).as_posix()
             files[rel] = (file, f"sha256:{sha256_of(file)}")
+    return files
+
+
+def protein_set_files(card: ProteinSetCard, source: DataSource) -> dict[str, tuple[Path, str]]:
+    """The files of a protein set read from a card file: the card, its source (a file, or
+    every structure of a folder), its split lists and listed files. A packaged card (e.g.
+    scl2205, whose data ships in the p-scldata package of the job's environment) needs none."""
+    if card.folder is None or card.path is None:
+        return {}
+    from dmsweep.data.graphs import STRUCTURE_SUFFIXES
+
+    root = card.folder
+    rels = set(card.files)
+    source_path = root / card.source
+    if source_path.is_dir():
+        rels.update(
+            p.relative_to(root).as_posix()
+            for p in sorted(source_path.iterdir())
+            if p.suffix.lower() in STRUCTURE_SUFFIXES
+        )
+    else:
+        rels.add(card.source)
+    if card.splits is not None:
+        rels.update(r for r in (card.splits.file, card.splits.ids) if r is not None)
+    files = {
+        f"{card.name}/{CARD_FILE}": fetch(card.path.parent, card.path.name, None, download=False)
+    }
+    for rel in sorted(rels):
+        files[f"{card.name}/{rel}"] = fetch(root, rel, card.files.get(rel), download=False)
     return files
 
 

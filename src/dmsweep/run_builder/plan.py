@@ -23,8 +23,9 @@ from dmsweep.config import (
     TrainConfig,
     check_sequence_length,
 )
-from dmsweep.data.card import DatasetCard, looks_like_card_path
+from dmsweep.data.card import DatasetCard, ProteinSetCard, looks_like_card_path
 from dmsweep.data.source import DataSource, unknown_split
+from dmsweep.data.tasks import check_protein_set_config, protein_set_task
 from dmsweep.errors import ConfigError, DataError
 from dmsweep.run_builder.estimate import Estimate, estimate
 from dmsweep.run_builder.expand import (
@@ -36,6 +37,9 @@ from dmsweep.run_builder.expand import (
 )
 from dmsweep.run_builder.spec import SweepSpec, load_spec
 
+PROTEIN_LENGTH = 500
+"""The sequence length estimates assume for a protein set (SCL2205's median is 409)."""
+
 
 @dataclass(frozen=True)
 class SweepPlan:
@@ -43,7 +47,7 @@ class SweepPlan:
 
     spec: SweepSpec
     data: DataSource
-    card: DatasetCard
+    card: DatasetCard | ProteinSetCard
     trainings: tuple[PlannedTraining, ...]
     """Every training of the spec, reused ones included, in the spec's order."""
     batches: tuple[PlannedBatch, ...]
@@ -56,6 +60,8 @@ class SweepPlan:
         return [t for t in self.trainings if t.job_id not in self.reused]
 
     def estimate(self) -> Estimate:
+        if isinstance(self.card, ProteinSetCard):
+            return estimate(self.queued, self.batches, sequence_length=PROTEIN_LENGTH)
         return estimate(self.queued, self.batches, sequence_length=len(self.card.wild_type))
 
     def data_files(self) -> dict[str, tuple[Path, str]]:
@@ -82,8 +88,11 @@ def plan(spec: SweepSpec, *, data: DataSource, max_trainings: int = MAX_TRAINING
     if card.folder is not None:
         data = data.with_card(card)
     trainings = expand(spec, dataset=card.name, max_trainings=max_trainings)
-    _check_splits(spec, data.split_names(card) if card.splits else (), card)
-    _check_lengths(spec, trainings, card)
+    if isinstance(card, ProteinSetCard):
+        _check_protein_set(spec, trainings, card)
+    else:
+        _check_splits(spec, data.split_names(card) if card.splits else (), card)
+        _check_lengths(spec, trainings, card)
     _check_precision(spec, trainings)
     _check_extrapolation(spec, trainings, data, card)
     batches = plan_batches(trainings, spec.trainings_per_job_by_model)
@@ -97,14 +106,27 @@ def plan_file(
     return plan(load_spec(spec_path), data=data, max_trainings=max_trainings)
 
 
-def _card(spec: SweepSpec, data: DataSource) -> DatasetCard:
+def _card(spec: SweepSpec, data: DataSource) -> DatasetCard | ProteinSetCard:
     try:
-        return data.card(spec.dataset, relative_to=spec.path.parent)
+        return data.any_card(spec.dataset, relative_to=spec.path.parent)
     except DataError as err:
         message = str(err)
         if looks_like_card_path(spec.dataset) and "dataset card not found" in message:
             message = f"{spec.dataset!r}: dataset card not found (relative to the spec's folder)"
         raise ConfigError(f"{spec.path}: dataset: {message}") from None
+
+
+def _check_protein_set(
+    spec: SweepSpec, trainings: Sequence[PlannedTraining], card: ProteinSetCard
+) -> None:
+    """Every training fits the protein set: a label to predict, a model type that takes
+    proteins of different lengths, the set's own split (docs/train.md)."""
+    labels = {s.name: s.classes for s in card.labels}
+    for training in trainings:
+        config = training.config
+        where = f"{spec.path}: models.{config.model}"
+        task = protein_set_task(labels, config.data.label, where=f"{where} (dataset {card.name!r})")
+        check_protein_set_config(config, task, where=where)
 
 
 def _check_lengths(

@@ -158,3 +158,27 @@ def _number(value: Any) -> str:
     """A float32 value written with enough digits to read back exactly ('' when not finite)."""
     value = float(value)
     return f"{value:.9g}" if math.isfinite(value) else ""
+
+
+def write_protein_predictions(
+    path: Path,
+    ids: Sequence[str],
+    true: np.ndarray,
+    predicted: np.ndarray,
+    classes: Sequence[str] = (),
+) -> None:
+    """predictions.csv of a protein set: `id,true_score,predicted_score` (regression), or
+    `id,true_class,predicted_class,p_<class>...` (classification: probabilities per class)."""
+    with open(path, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        if not classes:
+            writer.writerow(("id", "true_score", "predicted_score"))
+            for row in zip(ids, true, predicted, strict=True):
+                writer.writerow([row[0], _number(row[1]), _number(row[2])])
+            return
+        writer.writerow(("id", "true_class", "predicted_class", *(f"p_{c}" for c in classes)))
+        for doc_id, target, proba in zip(ids, true, predicted, strict=True):
+            best = int(np.argmax(proba))
+            writer.writerow(
+                [doc_id, classes[int(target)], classes[best], *(f"{float(p):.6g}" for p in proba)]
+            )

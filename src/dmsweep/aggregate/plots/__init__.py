@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from dmsweep.aggregate.plots import (
+    confusion,
     effects,
     importance,
     interactions,
@@ -39,6 +40,7 @@ FAMILIES = (
     learning_curves,
     ranking,
     predictions,
+    confusion,
     training_curves,
     resources,
 )

@@ -52,11 +52,22 @@ def read_predictions(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     return true[keep], predicted[keep]
 
 
+def _is_classification(folder: Path) -> bool:
+    """predictions.csv of a classification (`id,true_class,...`): no scores to plot."""
+    try:
+        with open(jobfiles.JobPaths(folder).predictions, encoding="utf-8") as stream:
+            return "true_class" in stream.readline().split(",")
+    except OSError:
+        return False
+
+
 def compute(ctx: PlotContext) -> list[PredictionsFigure]:
     panels, problems = [], []
     for model, job, folder in zip(
         ctx.best["model"], ctx.best["job_id"], ctx.best["folder"], strict=True
     ):
+        if _is_classification(Path(folder)):
+            continue  # class predictions: the confusion matrices show them
         try:
             true, predicted = read_predictions(Path(folder))
         except (OSError, ValueError, KeyError) as err:

@@ -1,0 +1,151 @@
+"""One training on a protein set: the phases of `job._Job` with the protein-set pipeline.
+
+Same job folder, same early stopping on the tune loss, same error handling; what differs is
+the data (streamed batches of proteins, `dmsweep.train.protein_set`), the model
+(`dmsweep.models.proteins`), the loss (binary / categorical cross-entropy for a class label,
+optionally weighted `class_weight: balanced`; MSE for a number) and the metrics
+(`classification_metrics` per split; the regression metrics for a number). The tune loss is
+unweighted: models are selected on the plain log loss.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dmsweep._tf import keras
+from dmsweep.data.encodings import encoding_checksums, encoding_table
+from dmsweep.data.protein_batches import class_weights, protein_table
+from dmsweep.data.tasks import Task, check_protein_set_config
+from dmsweep.db.stream import CollectionSummary
+from dmsweep.jobfiles import DATASET_CARD, PREDICTIONS
+from dmsweep.models.proteins import build_protein_model, protein_loss, protein_probabilities
+from dmsweep.train.job import _BestEpoch, _Job, _quiet, _stderr, adam, seed_everything
+from dmsweep.train.metrics import classification_metrics, regression_metrics
+from dmsweep.train.outputs import write_protein_predictions
+from dmsweep.train.protein_set import PARTS, Batches, ProteinSet, check_splits, graph_spec
+
+
+@dataclass
+class ProteinData:
+    pset: ProteinSet
+    task: Task
+    summary: CollectionSummary
+    batches: Batches
+    table: np.ndarray
+
+
+@dataclass(frozen=True)
+class SplitOutputs:
+    ids: list[str]
+    targets: np.ndarray
+    outputs: np.ndarray
+
+
+class ProteinJob(_Job):
+    """The phases of one protein-set training (see `_Job.run`)."""
+
+    def _load(self) -> ProteinData:
+        config = self.config
+        pset = self.cache.protein_set(config)
+        task = pset.task(config.data.label)
+        check_protein_set_config(config, task, where=self.folder.job_id)
+        summary = pset.summarised(task.label if task.is_classification else None)
+        check_splits(pset, summary)
+        table = protein_table(encoding_table(config.data.encoding, source=self.cache.source))
+        if pset.card is not None and pset.card.path is not None:
+            shutil.copyfile(pset.card.path, self.folder.path(DATASET_CARD))
+        files = {}
+        if pset.card is not None:
+            files = {rel: f"sha256:{src.sha256}" for rel, src in sorted(pset.card.files.items())}
+        files.update(encoding_checksums(config.data.encoding))
+        self.provenance["data_files"] = files
+        self.provenance["protein_set"] = {
+            **pset.provenance,
+            "label": task.label,
+            "split_counts": summary.split_counts,
+            "class_counts": summary.class_counts,
+        }
+        self.provenance["split_checksums"] = {"assignment": summary.split_checksum}
+        self.folder.write_provenance(self.provenance)
+        batches = Batches(
+            pset=pset,
+            task=task,
+            graph=graph_spec(config),
+            max_length=config.data.max_residues,
+            batch_size=config.optim.batch_size,
+        )
+        return ProteinData(pset=pset, task=task, summary=summary, batches=batches, table=table)
+
+    def _build(self, data: ProteinData) -> keras.Model:
+        keras.backend.clear_session()
+        seed_everything(self.config.seed)
+        model = build_protein_model(self.config.params, table=data.table, task=data.task)
+        model.compile(optimizer=adam(self.config.optim.learning_rate), loss=protein_loss(data.task))
+        return model
+
+    def _fit(self, model: keras.Model, data: ProteinData) -> _BestEpoch:
+        optim = self.config.optim
+        weights = None
+        if optim.class_weight == "balanced":
+            counts = data.summary.class_counts.get("train", {})
+            weights = class_weights(counts, data.task.classes)
+            self.provenance["class_weights"] = dict(
+                zip(data.task.classes, weights.tolist(), strict=True)
+            )
+        stopper = _BestEpoch(
+            patience=optim.patience,
+            min_delta=optim.min_delta,
+            max_epochs=optim.max_epochs,
+            history=self.history,
+            log=_stderr if self.verbose else _quiet,
+            label=self.folder.job_id,
+        )
+        model.fit(
+            data.batches.dataset("train", seed=self.config.seed, class_weights=weights),
+            epochs=optim.max_epochs,
+            validation_data=data.batches.dataset("tune"),
+            callbacks=[stopper],
+            verbose=0,
+        )
+        stopper.restore(model)
+        return stopper
+
+    def _evaluate(self, model: keras.Model, data: ProteinData) -> tuple[dict[str, Any], Any]:
+        metrics: dict[str, Any] = {}
+        outputs: dict[str, SplitOutputs] = {}
+        task = data.task
+        for part in PARTS:
+            ids: list[str] = []
+            targets: list[np.ndarray] = []
+            predicted: list[np.ndarray] = []
+            for records, inputs, batch_targets in data.batches.arrays(part):
+                ids.extend(r.id for r in records)
+                assert batch_targets is not None
+                targets.append(batch_targets)
+                predicted.append(protein_probabilities(model, inputs, task))
+            empty = np.zeros((0, len(task.classes)) if task.is_classification else 0)
+            result = SplitOutputs(
+                ids,
+                np.concatenate(targets) if targets else np.zeros(0),
+                np.concatenate(predicted) if predicted else empty,
+            )
+            outputs[part] = result
+            if task.is_classification:
+                metrics[part] = classification_metrics(result.targets, result.outputs, task.classes)
+            else:
+                metrics[part] = regression_metrics(
+                    result.targets, result.outputs, ranking=part != "train"
+                )
+        return metrics, outputs["test"]
+
+    def _write_predictions(self, data: ProteinData, test: SplitOutputs) -> None:
+        write_protein_predictions(
+            self.folder.path(PREDICTIONS), test.ids, test.targets, test.outputs, data.task.classes
+        )
+
+    def _task_fields(self, data: ProteinData) -> dict[str, Any]:
+        return data.task.to_json()
