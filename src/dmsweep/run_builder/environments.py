@@ -14,6 +14,10 @@ finds its interpreter (`EnvRef`); the wrapper's shell fragment for it is the tem
 - `shared`: this machine's interpreter in place, for pools that share its filesystem (the
   personal pool): nothing to build or transfer, for tests and demos.
 
+`cuda: true` (tarball, wheelhouse) adds TensorFlow's `and-cuda` extra (the nvidia-* wheels,
+fetched by pip at build time); `environment.gpu` is a second environment for batches asking
+for GPUs, prepared by the caller with the same strategies.
+
 Tarballs and wheelhouses are built once per content key (Python version and build, the exact
 package versions, this module's format version) into `<cache>/envs/` (`DMSWEEP_CACHE_DIR`,
 default `~/.cache/dmsweep`) and hard linked (else symlinked) into run folders: never copied.
