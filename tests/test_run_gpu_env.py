@@ -242,26 +242,45 @@ def test_fake_cuda_tarball_is_a_real_archive(tmp_path, monkeypatch) -> None:
 def test_a_cpu_image_and_a_gpu_image_pass_condor_submit_dry_run(tmp_path, data_dir) -> None:
     """A CPU model and a GPU model type with their own container images: condor_submit reads
     the run folder as it is, and each job ad has its own image, DMSWEEP_ENV and GPU request."""
-    from test_condor_sweep import _dry_run
-
     environment = {
         "strategy": "container",
         "image": CPU_IMAGE,
         "gpu": {"strategy": "container", "image": GPU_IMAGE},
     }
-    run = _build(tmp_path, data_dir, environment)
+    seen = _ads_by_model(_build(tmp_path, data_dir, environment))
+    assert set(seen) == {"linear", "fc"}
+    assert f'ContainerImage="{CPU_IMAGE}"' in seen["linear"]
+    assert 'Environment="DMSWEEP_ENV=cpu"' in seen["linear"]
+    assert re.search(r"RequestGPUs ?= ?0", seen["linear"]), seen["linear"]
+    assert f'ContainerImage="{GPU_IMAGE}"' in seen["fc"]
+    assert 'Environment="DMSWEEP_ENV=gpu"' in seen["fc"]
+    assert re.search(r"RequestGPUs ?= ?1", seen["fc"]), seen["fc"]
+
+
+def _ads_by_model(run: Run) -> dict[str, str]:
+    """condor_submit -dry-run's job ad of each model type's (one) batch."""
+    from test_condor_sweep import _dry_run
+
     stdout, ads = _dry_run(run.paths.root)
-    assert "2 job(s) dry-run" in stdout
+    assert f"{len(run.queue)} job(s) dry-run" in stdout
     models = {line.batch_id: line.configs[0]["model"] for line in run.queue}
     seen = {}
     for block in ads.split("\n\n"):
         batch = re.search(r'DmsweepBatch="(b\d+)"', block)
         if batch:
             seen[models[batch[1]]] = block
-    assert set(seen) == {"linear", "fc"}
-    assert f'ContainerImage="{CPU_IMAGE}"' in seen["linear"]
-    assert 'Environment="DMSWEEP_ENV=cpu"' in seen["linear"]
-    assert "RequestGPUs = 0" in seen["linear"] or "RequestGPUs=0" in seen["linear"]
-    assert f'ContainerImage="{GPU_IMAGE}"' in seen["fc"]
-    assert 'Environment="DMSWEEP_ENV=gpu"' in seen["fc"]
-    assert re.search(r"RequestGPUs ?= ?1", seen["fc"]), seen["fc"]
+    return seen
+
+
+@pytest.mark.condor
+@pytest.mark.usefixtures("condor_pool")
+def test_each_job_transfers_only_its_own_tarball(tmp_path, data_dir, monkeypatch) -> None:
+    _fake_builds(monkeypatch)
+    environment = {"strategy": "tarball", "gpu": {"strategy": "tarball", "cuda": True}}
+    run = _build(tmp_path, data_dir, environment, resources=GPU_FC | {"default": {"cpus": 1}})
+    cpu, gpu = run.manifest.environment, run.manifest.gpu_environment
+    assert gpu is not None
+    seen = _ads_by_model(run)
+    assert f'TransferInput="code,data,env/{cpu.file_name}"' in seen["linear"]
+    assert f'TransferInput="code,data,env/{gpu.file_name}"' in seen["fc"]
+    assert "ContainerImage" not in seen["fc"] and re.search(r"RequestGPUs ?= ?1", seen["fc"])
