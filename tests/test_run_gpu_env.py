@@ -284,3 +284,39 @@ def test_each_job_transfers_only_its_own_tarball(tmp_path, data_dir, monkeypatch
     assert f'TransferInput="code,data,env/{cpu.file_name}"' in seen["linear"]
     assert f'TransferInput="code,data,env/{gpu.file_name}"' in seen["fc"]
     assert "ContainerImage" not in seen["fc"] and re.search(r"RequestGPUs ?= ?1", seen["fc"])
+
+
+def test_preflight_runs_one_job_per_environment(tmp_path, data_dir, monkeypatch) -> None:
+    """Each environment's preflight job trains the first config of its own model types; a
+    report left by the first job does not pass the second."""
+    from dmsweep.core.events import Event
+    from dmsweep.errors import SchedulerError
+    from dmsweep.run_builder import condor
+    from dmsweep.run_builder.submit import run_preflight
+
+    _fake_builds(monkeypatch)
+    environment = {"strategy": "tarball", "gpu": {"strategy": "tarball", "cuda": True}}
+    run = _build(tmp_path, data_dir, environment)
+    cpu_job, gpu_job = run.preflight_lines()
+    assert [c["model"] for c in cpu_job.configs] == ["linear"] and cpu_job.gpus == 0
+    assert [c["model"] for c in gpu_job.configs] == ["fc"] and (gpu_job.gpus, gpu_job.req) == (1, 1)
+    submitted: list[int] = []
+
+    def submit(root, lines, preflight=False):
+        submitted.append(lines[0].req)
+        if len(submitted) == 1:  # only the first job leaves a report
+            run.paths.preflight.mkdir(exist_ok=True)
+            (run.paths.preflight / "preflight.json").write_text("{}")
+        return len(submitted)
+
+    monkeypatch.setattr(condor, "submit", submit)
+    monkeypatch.setattr(
+        condor,
+        "wait_for",
+        lambda log, cluster, timeout_s: Event(cluster, 0, "terminated", 0.0, {"ReturnValue": 0}),
+    )
+    with pytest.raises(SchedulerError, match=r"preflight job 2\.0 failed"):
+        run_preflight(run, timeout_s=1, log=lambda line: None)
+    assert submitted == [0, 1]
+    one_env = _build(tmp_path, data_dir, {"strategy": "shared"}, name="one")
+    assert len(one_env.preflight_lines()) == 1
