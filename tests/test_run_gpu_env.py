@@ -31,10 +31,11 @@ from dmsweep.run_builder.environments import (
 )
 from dmsweep.run_builder.folder import BuildOptions, build_run
 from dmsweep.run_builder.run import Run
-from dmsweep.run_builder.spec import EnvironmentSpec, load_spec
+from dmsweep.run_builder.spec import EnvironmentSpec, Resources, load_spec
 
 CPU_IMAGE = "docker://example.org/dmsweep:0.1"
 GPU_IMAGE = "docker://example.org/dmsweep-gpu:0.1"
+CPU, GPU = Resources(), Resources(gpus=1)
 GPU_FC = {"default": {"cpus": 1, "memory_mb": 2000, "disk_mb": 3000}, "fc": {"gpus": 1}}
 
 
@@ -197,21 +198,24 @@ def test_dry_run_shows_each_environment_and_the_total(monkeypatch) -> None:
         environments, "environment_size", lambda env, cache_dir=None: sizes[env.cuda]
     )
     spec = EnvironmentSpec(gpu=EnvironmentSpec(cuda=True))
-    lines = environment_lines(spec, [0, 0, 1])
+    lines = environment_lines(spec, [CPU, CPU, GPU])
     assert lines[0] == "environment: tarball, python3.11-k.tar.zst, 600 MB (in the cache)"
     assert lines[1].startswith(" * submit node  600 MB per job, 1.2 GB for 2 jobs")
     gpu = next(line for line in lines if line.startswith("environment.gpu: "))
     assert gpu.startswith("environment.gpu: tarball, python3.11-cuda-c.tar.zst, 3.0 GB (estimated")
     assert f"CUDA wheels {environments._size(cuda_bytes_estimate())} of it" in gpu
     assert " * submit node  3.0 GB per job, 3.0 GB for 1 jobs, all from the submit node" in lines
-    assert lines[-1] == "environments in all: 4.2 GB for 3 jobs"
+    assert lines[-2] == "environments in all: 4.2 GB for 3 jobs"
+    assert lines[-1].startswith("warning: 1 GPU jobs ask for less than 8000 MB of disk (disk_mb")
+    roomy = environment_lines(spec, [CPU, Resources(gpus=1, disk_mb=9000)])
+    assert roomy[-1] == "environments in all: 3.6 GB for 2 jobs"
     # GPU jobs in a CPU tarball: said, not silent
-    warned = environment_lines(EnvironmentSpec(), [1, 0])
+    warned = environment_lines(EnvironmentSpec(), [GPU, CPU])
     assert warned[-1].startswith("warning: 1 jobs ask for GPUs but get the tarball environment")
     monkeypatch.undo()  # containers: nothing to size
     gpu_image = EnvironmentSpec("container", GPU_IMAGE)
     containers = EnvironmentSpec("container", CPU_IMAGE, gpu=gpu_image)
-    lines = environment_lines(containers, [0, 1])
+    lines = environment_lines(containers, [CPU, GPU])
     assert lines[:2] == [
         f"environment: container {CPU_IMAGE} (the image is pulled by each execute node): "
         "nothing transferred",
@@ -320,3 +324,20 @@ def test_preflight_runs_one_job_per_environment(tmp_path, data_dir, monkeypatch)
     assert submitted == [0, 1]
     one_env = _build(tmp_path, data_dir, {"strategy": "shared"}, name="one")
     assert len(one_env.preflight_lines()) == 1
+
+
+def test_run_builder_dry_run_prints_the_cuda_estimate(tmp_path, data_dir, monkeypatch, capsys):
+    from dmsweep.run_builder.cli import main
+
+    monkeypatch.setenv("DMSWEEP_CACHE_DIR", str(tmp_path / "cache"))  # nothing built there
+    environment = {"strategy": "tarball", "gpu": {"strategy": "tarball", "cuda": True}}
+    resources = GPU_FC | {"fc": {"gpus": 1, "disk_mb": 9000}}
+    spec = write_spec(tmp_path / "s.yaml", environment=environment, resources=resources)
+    assert main([str(spec), "--dry-run", "--data-dir", str(data_dir)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    cpu = next(line for line in out if line.startswith("environment: tarball, python3"))
+    gpu = next(line for line in out if line.startswith("environment.gpu: tarball, python3"))
+    assert "-cuda-" not in cpu and "(estimated: not built yet)" in cpu
+    assert "-cuda-" in gpu and "estimated: not built yet; CUDA wheels 2.4 GB of it" in gpu
+    assert out[-1] == next(line for line in out if line.startswith("environments in all: "))
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").rglob("*.zst"))

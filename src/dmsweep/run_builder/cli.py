@@ -183,7 +183,7 @@ def _dry_run(args: argparse.Namespace) -> int:
     planned = plan_file(args.spec, data=data, max_trainings=args.max_trainings)
     environment = planned.spec.environment
     lines = planned.summary()
-    lines += environment_lines(environment, [b.resources.gpus for b in planned.batches])
+    lines += environment_lines(environment, [b.resources for b in planned.batches])
     if args.timings is not None:
         timings = read_timings(args.timings)
         lines += cost_lines(timings, device_costs(timings, planned.batches), args.gpu_hour_cost)

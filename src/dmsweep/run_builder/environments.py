@@ -48,7 +48,12 @@ from typing import ClassVar, Protocol
 from dmsweep.core.runmanifest import EnvRef
 from dmsweep.errors import ConfigError, DmsweepError
 from dmsweep.run_builder.escaping import refuse_control
-from dmsweep.run_builder.spec import ENV_STRATEGIES, STAGED_STRATEGIES, EnvironmentSpec
+from dmsweep.run_builder.spec import (
+    ENV_STRATEGIES,
+    STAGED_STRATEGIES,
+    EnvironmentSpec,
+    Resources,
+)
 
 JOB_PACKAGES: tuple[str, ...] = (
     "tensorflow",
@@ -126,6 +131,10 @@ here once by building it: TF 2.21.0, Python 3.11, CUDA 12.9 / cuDNN 9.28 wheels,
 bytes with CUDA - 611,811,453 without (docs/run-builder.md#gpu-environments). Another
 TensorFlow version uses the newest figure."""
 
+CUDA_MIN_DISK_MB = 8000
+"""The least `disk_mb` `--dry-run` accepts silently for a job unpacking a CUDA environment (the
+measured TF 2.21 tarball unpacks to 6.51 GB, plus data and results)."""
+
 ESTIMATED_RATIO = 0.25
 """Environment file size / installed size of the job distributions, for `--dry-run` before the
 file is built (measured here: 2.49 GB of job distributions make a 612 MB zstd tarball, with the
@@ -202,33 +211,48 @@ def _installed_bytes(dist: metadata.Distribution) -> int:
 
 
 def environment_lines(
-    spec: EnvironmentSpec, batch_gpus: Sequence[int], *, cache_dir: Path | None = None
+    spec: EnvironmentSpec, batches: Sequence[Resources], *, cache_dir: Path | None = None
 ) -> list[str]:
-    """`--dry-run`'s environment section: per environment the plan uses (the CPU one, and
-    `environment.gpu` for batches asking for GPUs) its size and transfer per job and in all;
-    a warning when GPU batches would run without CUDA libraries."""
-    n_gpu = sum(1 for g in batch_gpus if g > 0) if spec.gpu is not None else 0
-    used = [("environment", spec, len(batch_gpus) - n_gpu)]
-    if n_gpu:
+    """`--dry-run`'s environment section for the plan's batches (their requests): per
+    environment used (the CPU one, and `environment.gpu` for batches asking for GPUs) its size
+    and transfer per job and in all; warnings when GPU batches would run without CUDA
+    libraries or ask for less disk than a CUDA environment unpacks to."""
+    gpu_batches = [b for b in batches if b.gpus > 0]
+    n_gpu = len(gpu_batches) if spec.gpu is not None else 0
+    used: list[tuple[str, EnvironmentSpec, int]] = []
+    if len(batches) > n_gpu or not n_gpu:  # the CPU environment, unless every job is a GPU job
+        used.append(("environment", spec, len(batches) - n_gpu))
+    if n_gpu and spec.gpu is not None:
         used.append(("environment.gpu", spec.gpu, n_gpu))
     lines: list[str] = []
     total = 0
     for label, env, n_jobs in used:
-        if n_jobs == 0 and label == "environment" and len(used) > 1:
-            continue
         size = environment_size(env, cache_dir=cache_dir)
         lines += transfer_lines(env, n_jobs, size, label=label)
         total += size.size_bytes * n_jobs
-    if len(used) > 1:
-        lines.append(f"environments in all: {_size(total)} for {len(batch_gpus):,} jobs")
-    unready = sum(1 for g in batch_gpus if g > 0) if spec.gpu is None and not spec.cuda else 0
-    if unready and spec.strategy in STAGED_STRATEGIES:
-        lines.append(
-            f"warning: {unready:,} jobs ask for GPUs but get the {spec.strategy} environment "
-            "without CUDA libraries (TensorFlow would train on the CPU): add environment.gpu, "
-            "e.g. {strategy: tarball, cuda: true}"
-        )
-    return lines
+    if n_gpu:
+        lines.append(f"environments in all: {_size(total)} for {len(batches):,} jobs")
+    return lines + _gpu_warnings(spec, gpu_batches)
+
+
+def _gpu_warnings(spec: EnvironmentSpec, gpu_batches: Sequence[Resources]) -> list[str]:
+    env = spec.for_gpus(1)
+    if not gpu_batches:
+        return []
+    if not env.cuda and env.strategy in STAGED_STRATEGIES:
+        return [
+            f"warning: {len(gpu_batches):,} jobs ask for GPUs but get the {env.strategy} "
+            "environment without CUDA libraries (TensorFlow would train on the CPU): add "
+            "environment.gpu, e.g. {strategy: tarball, cuda: true}"
+        ]
+    small = [b for b in gpu_batches if env.cuda and b.disk_mb < CUDA_MIN_DISK_MB]
+    if small:
+        return [
+            f"warning: {len(small):,} GPU jobs ask for less than {CUDA_MIN_DISK_MB} MB of disk "
+            f"(disk_mb {min(b.disk_mb for b in small)}): the CUDA environment unpacks to "
+            "about 6.5 GB in the scratch folder"
+        ]
+    return []
 
 
 def transfer_lines(
