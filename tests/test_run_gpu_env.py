@@ -341,3 +341,17 @@ def test_run_builder_dry_run_prints_the_cuda_estimate(tmp_path, data_dir, monkey
     assert "-cuda-" in gpu and "estimated: not built yet; CUDA wheels 2.4 GB of it" in gpu
     assert out[-1] == next(line for line in out if line.startswith("environments in all: "))
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").rglob("*.zst"))
+
+
+def test_a_staged_gpu_environment_has_its_own_upload_command(tmp_path, data_dir, monkeypatch):
+    _fake_builds(monkeypatch)
+    gpu = {"strategy": "tarball", "cuda": True, "staging": "https://stage.example.org/gpu"}
+    run = _build(tmp_path, data_dir, {"strategy": "tarball", "gpu": gpu})
+    cpu, staged = run.manifest.environment, run.manifest.gpu_environment
+    assert staged is not None and cpu.staged is None
+    assert staged.staged == f"https://stage.example.org/gpu/{staged.file_name}"
+    submit = run.paths.submit_file.read_text()
+    assert f"ENVFILES_0 = , env/{cpu.file_name}\n" in submit
+    assert f"ENVFILES_1 = , {staged.staged}\n" in submit
+    readme = (run.paths.root / "README.md").read_text()
+    assert f"curl --fail --upload-file env/{staged.file_name} {staged.staged}" in readme

@@ -223,6 +223,7 @@ def _template_context(run: RunManifest) -> dict[str, Any]:
         "gpu_env": gpu_env,
         "class_envs": _class_environments(run),
         "upload": upload_command(env, Path(".")),
+        "gpu_upload": upload_command(gpu_env, Path(".")) if gpu_env else None,
         "files": files,
         "transfer_input": transfer,
         "scratch_inputs": [
