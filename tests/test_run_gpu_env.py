@@ -50,6 +50,15 @@ GPU_FC = {"default": {"cpus": 1, "memory_mb": 2000, "disk_mb": 3000}, "fc": {"gp
         ({"gpu": {"staging": "ftp://x/y"}}, "environment.gpu.staging", "absolute path"),
         ({"gpu": "tarball"}, "environment.gpu", "mapping"),
         (
+            {
+                "strategy": "container",
+                "image": CPU_IMAGE,
+                "gpu": {"strategy": "container", "image": "docker://x\nqueue 1000"},
+            },
+            "environment.gpu.image",
+            "holds U+000A (line feed)",
+        ),
+        (
             {"gpu": {"strategy": "container", "image": GPU_IMAGE}},
             "environment.gpu.strategy",
             "one run folder is one HTCondor universe",

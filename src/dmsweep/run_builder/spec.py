@@ -32,6 +32,7 @@ from dmsweep.run_builder._spec_values import (
     read_yaml,
     to_number,
 )
+from dmsweep.run_builder.escaping import control_characters, describe_character
 
 ENV_STRATEGIES: tuple[str, ...] = ("tarball", "wheelhouse", "container", "shared")
 SAMPLE_METHODS: tuple[str, ...] = ("sobol", "random")
@@ -768,6 +769,12 @@ class _Parser:
             if image is None:
                 raise SpecError(f"{path}.image", "missing: strategy container needs an image")
             image = _str(image, f"{path}.image")
+            if control_characters(image):
+                raise SpecError(
+                    f"{path}.image",
+                    f"holds {describe_character(control_characters(image)[0])}: expected one "
+                    "line of printable text (it is written into the submit file)",
+                )
         elif image is not None:
             raise SpecError(f"{path}.image", "only applies with strategy: container")
         staging = raw.get("staging")
