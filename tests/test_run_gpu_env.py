@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import tarfile
 
 import pytest
 from condor_pool import condor_pool  # noqa: F401  (a fixture)
 from run_specs import write_spec
 from test_run_env_staging import interpreter
-from test_run_env_unpack import tarball
+from test_run_env_unpack import member, tarball
 
 from dmsweep.core.runmanifest import RunManifest
 from dmsweep.errors import ConfigError
@@ -97,12 +98,17 @@ def test_the_cuda_key_and_name_come_from_tensorflows_and_cuda_extra() -> None:
 
 
 def _fake_builds(monkeypatch) -> list[tuple[str, ...]]:
-    """Tarballs built as small fakes; returns the cuda requirements each build was given."""
+    """Tarballs built as small fakes (a python3 that says which environment it is, then runs
+    this machine's interpreter); returns the cuda requirements each build was given."""
     builds: list[tuple[str, ...]] = []
 
     def build(out, dists, cuda=()):
         builds.append(tuple(cuda))
-        tarball(out, interpreter(extra=b"cuda" if cuda else b""))
+        which = "cuda" if cuda else "cpu"
+        members = interpreter(extra=which.encode())
+        script = f'#!/bin/sh\necho "fake {which} environment" >&2\nexec {sys.executable} "$@"\n'
+        members[2] = member("python/bin/python3", data=script.encode())
+        tarball(out, members)
 
     monkeypatch.setattr(environments, "COMPRESSION", "zstd")
     monkeypatch.setattr(environments, "_build_tarball", build)
@@ -364,3 +370,31 @@ def test_a_staged_gpu_environment_has_its_own_upload_command(tmp_path, data_dir,
     assert f"ENVFILES_1 = , {staged.staged}\n" in submit
     readme = (run.paths.root / "README.md").read_text()
     assert f"curl --fail --upload-file env/{staged.file_name} {staged.staged}" in readme
+
+
+@pytest.mark.slow  # two real trainings (TensorFlow's import is most of it)
+def test_run_local_runs_each_batch_in_its_own_environment(tmp_path, data_dir, monkeypatch):
+    from dmsweep.core.results import is_valid_result
+    from dmsweep.run_builder.local import run_batch
+
+    _fake_builds(monkeypatch)
+    environment = {"strategy": "tarball", "gpu": {"strategy": "tarball", "cuda": True}}
+    spec = write_spec(
+        tmp_path / "tiny.yaml",
+        environment=environment,
+        resources=GPU_FC,
+        replicates={"seed": [1]},
+        trainings_per_job=1,
+    )
+    options = BuildOptions(
+        runs_dir=tmp_path / "runs", data_dir=data_dir, cache_dir=tmp_path / "cache", name="l"
+    )
+    run = Run.open(build_run(spec, options))
+    for line in run.queue:
+        outcome = run_batch(run, line)
+        log = outcome.log.read_text()
+        assert outcome.returncode == 0, log
+        which, other = ("cuda", "cpu") if line.configs[0]["model"] == "fc" else ("cpu", "cuda")
+        assert f"fake {which} environment" in log and f"fake {other} environment" not in log
+        (job_id,) = line.job_ids
+        assert is_valid_result(run.paths.results / job_id, job_id)
