@@ -130,3 +130,21 @@ def test_htcondor_reaches_the_schedd_after_tensorflow(condor_pool) -> None:  # n
     done = _python(code, CONDOR_CONFIG=None)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "True"
+
+
+def test_transformers_tf_classes_run_on_tf_keras_without_the_tf_extra() -> None:
+    """transformers 4.57.6 pinned without its `tf` extra (which would ask for tensorflow <
+    2.16): its TF BERT is a tf-keras model on TensorFlow 2.21, and jobs carry and import it."""
+    from dmsweep.models.hf import BertConfig, TFBertForMaskedLM
+
+    assert version("transformers") == "4.57.6"
+    assert version("tensorflow").startswith("2.21.")
+    config = BertConfig(
+        vocab_size=30, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=32,
+    )  # fmt: skip
+    model = TFBertForMaskedLM(config)
+    logits = model(input_ids=tf.ones((2, 8), tf.int32)).logits
+    assert tuple(logits.shape) == (2, 8, 30)
+    assert isinstance(model, keras.Model)
+    assert "transformers" in JOB_PACKAGES and "transformers" in JOB_IMPORTS

@@ -9,6 +9,7 @@ only when a command needs it, so `--help` and config errors are instant.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import sys
@@ -30,7 +31,13 @@ from dmsweep._cli import (
     run_subcommand,
 )
 from dmsweep._yaml import strict_json, strict_yaml
-from dmsweep.config import TrainConfig, all_flat_keys, check_sequence_length
+from dmsweep.config import (
+    DEFAULT_SEED,
+    MAX_SEED,
+    TrainConfig,
+    all_flat_keys,
+    check_sequence_length,
+)
 from dmsweep.core.processes import die_with_parent
 from dmsweep.data.source import DataSource
 from dmsweep.errors import ConfigError, OutputError
@@ -128,9 +135,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="add per-residue attention scores (GCN with pooling: attention)",
     )
     predict.set_defaults(run=_predict)
+    _pretrain_parser(commands)
     _db_parser(commands)
     _serve_parser(commands)
     return parser
+
+
+PRETRAIN_HELP = "masked-LM pretraining of a small BERT on a FASTA file (Hugging Face format)"
+PRETRAIN_ABOUT = (
+    "Pretrain a BERT-style protein language model (ProtBERT's vocabulary, residues "
+    "space-separated) by masked language modelling on the sequences of a FASTA file, and save "
+    "it with its tokenizer in Hugging Face format (tf_model.h5), labelled as locally "
+    "pretrained in its config.json. Prints the losses, then the folder."
+)
+
+
+def _pretrain_parser(commands: Any) -> None:
+    """`dmsweep pretrain`: options only; TensorFlow and transformers load when it runs."""
+    from dmsweep.data.pretrained import PRESET_NAMES
+
+    pretrain = commands.add_parser("pretrain", help=PRETRAIN_HELP, description=PRETRAIN_ABOUT)
+    pretrain.add_argument("--fasta", type=Path, required=True, metavar="FILE")
+    pretrain.add_argument(
+        "--config", dest="preset", choices=PRESET_NAMES, default="tiny", help="model size (tiny)"
+    )
+    pretrain.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED, metavar="S")
+    pretrain.add_argument("--epochs", type=positive_int, default=1, metavar="N")
+    pretrain.add_argument(
+        "--max-length",
+        type=positive_int,
+        metavar="N",
+        help="tokens per window, [CLS] and [SEP] included (tiny 64, small 128)",
+    )
+    pretrain.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
+    pretrain.set_defaults(run=_pretrain)
 
 
 def _db_parser(commands: Any) -> None:
@@ -540,6 +578,25 @@ def _check_output_file(path: Path) -> None:
         raise OutputError(f"-o {path}: {parent} is a file, not a folder")
     if not os.access(path if path.exists() else parent, os.W_OK):
         raise OutputError(f"-o {path}: not writable (permission denied)")
+
+
+# ------------------------------------------------------------------------------------- pretrain
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    if args.seed > MAX_SEED:
+        raise ConfigError(f"--seed: expected an integer in [0, {MAX_SEED}], got {args.seed}")
+    if args.max_length is not None and args.max_length < 3:
+        raise ConfigError(
+            f"--max-length: expected at least 3 ([CLS], a residue, [SEP]), got {args.max_length}"
+        )
+    from dmsweep.train.pretrain import PretrainOptions, pretrain, summary
+
+    names = [f.name for f in dataclasses.fields(PretrainOptions)]
+    result = pretrain(PretrainOptions(**{name: getattr(args, name) for name in names}))
+    print(summary(result), file=sys.stderr)
+    print(result.output)
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------------------------------- serve

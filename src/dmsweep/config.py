@@ -23,12 +23,17 @@ from typing import Any, ClassVar, Literal, get_args
 
 from dmsweep.errors import ConfigError
 
-ModelType = Literal["linear", "fc", "cnn", "gcn"]
+ModelType = Literal["linear", "fc", "cnn", "gcn", "plm"]
 MODEL_TYPES: tuple[str, ...] = get_args(ModelType)
 ENCODINGS: tuple[str, ...] = ("one_hot", "aa_index")
 GRAPH_KINDS: tuple[str, ...] = ("distance", "knn")
 POOLINGS: tuple[str, ...] = ("flatten", "attention")
+PLM_POOLINGS: tuple[str, ...] = ("cls", "mean")
+"""How a protein language model's per-token states become one vector: the [CLS] state, or
+the mean over the residue tokens (docs/train.md)."""
 PRECISIONS: tuple[str, ...] = ("mixed_float16", "mixed_bfloat16")
+LR_SCALINGS: tuple[str, ...] = ("none", "linear")
+"""Learning rate of a data-parallel training on N devices: as given, or N times it."""
 """Keras mixed-precision policies a GPU training may use (unset: float32 throughout)."""
 RANDOM_SPLIT = "random"
 EXTRAPOLATION_SPLIT = "extrapolation"
@@ -149,9 +154,44 @@ class GCNParams:
                 object.__setattr__(self, "k", 8)
 
 
-ModelParams = LinearParams | FCParams | CNNParams | GCNParams
+@dataclass(frozen=True)
+class PLMParams:
+    """A pretrained protein language model (Hugging Face directory, TensorFlow weights) fine-
+    tuned with a regression head on the variant's full sequence (docs/train.md).
+
+    `pretrained` is the model directory: relative to the data directory (a run folder copies
+    it into its `data/`) or absolute (used in place, e.g. on shared storage). `max_length`
+    counts tokens with [CLS] and [SEP] (capped by the model's positions); a longer sequence
+    keeps its first `max_length - 2` residues. The optimizer is AdamW with `weight_decay`, a
+    linear warm-up over `warmup_fraction` of all steps then a linear decay to 0, and gradients
+    clipped to a global norm of `clip_norm`; `learning_rate` is the peak.
+    """
+
+    model: ClassVar[str] = "plm"
+    pretrained: str = ""
+    frozen_layers: int = bounded(0, 0, 1000)
+    """Encoder layers kept fixed from the bottom (with the embeddings when > 0); 0: all train."""
+    pooling: str = "cls"
+    dropout: float = bounded(0.1, 0, 1, high_open=True)
+    """Before the output layer (the encoder keeps its own dropout from its config)."""
+    max_length: int = bounded(512, 3, 100_000)
+    warmup_fraction: float = bounded(0.1, 0, 1, high_open=True)
+    weight_decay: float = bounded(0.01, 0, 1)
+    clip_norm: float = bounded(1.0, 0, 1e6, low_open=True)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+        _check_choice("pooling", self.pooling, PLM_POOLINGS)
+        if not self.pretrained.strip():
+            raise ConfigError(
+                "pretrained: expected the path of a Hugging Face model directory with "
+                "TensorFlow weights (e.g. one written by dmsweep pretrain)"
+            )
+
+
+ModelParams = LinearParams | FCParams | CNNParams | GCNParams | PLMParams
 MODEL_PARAMS: dict[str, type[ModelParams]] = {
-    cls.model: cls for cls in (LinearParams, FCParams, CNNParams, GCNParams)
+    cls.model: cls for cls in (LinearParams, FCParams, CNNParams, GCNParams, PLMParams)
 }
 
 
@@ -249,11 +289,18 @@ class OptimConfig:
     precision: str | None = None
     """A mixed-precision policy (PRECISIONS) for GPU trainings; the output layer stays float32.
     Unset (the default) trains in float32 and leaves the job id as it was."""
+    lr_scaling: str | None = None
+    """On N > 1 GPUs (data-parallel, `batch_size` per device): `linear` multiplies the learning
+    rate by N; `none` (same as unset, which leaves the job id as it was) keeps it."""
 
     def __post_init__(self) -> None:
         check_bounds(self)
         if self.precision is not None:
             _check_choice("precision", self.precision, PRECISIONS)
+        if self.lr_scaling is not None:
+            _check_choice("lr_scaling", self.lr_scaling, LR_SCALINGS)
+            if self.lr_scaling == "none":
+                object.__setattr__(self, "lr_scaling", None)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ start with a fixed lookup of the encoding table. `load_model` reads a saved `.ke
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,7 +68,18 @@ def load_model(path: Path) -> keras.Model:
     """Load a model saved by `save_model` (inference only: not compiled)."""
     if not Path(path).is_file():
         raise JobFolderError(f"{path}: model file not found")
+    if _holds_plm(Path(path)):
+        import dmsweep.models.plm  # noqa: F401  (registers PLMBackbone with Keras)
     return keras.models.load_model(path, custom_objects=custom_objects(), compile=False)
+
+
+def _holds_plm(model_file: Path) -> bool:
+    """Whether a saved `.keras` file holds a PLMBackbone: only then is `transformers` loaded."""
+    try:
+        with zipfile.ZipFile(model_file) as archive:
+            return b"PLMBackbone" in archive.read("config.json")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False
 
 
 def predict_scores(

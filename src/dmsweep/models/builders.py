@@ -13,12 +13,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dmsweep._tf import keras
-from dmsweep.config import CNNParams, FCParams, GCNParams, LinearParams, ModelParams
+from dmsweep.config import CNNParams, FCParams, GCNParams, LinearParams, ModelParams, PLMParams
 from dmsweep.errors import TrainingError
 from dmsweep.models.layers import (
     AttentionPool,
@@ -38,12 +39,14 @@ class ModelInputs:
     """What a builder needs besides its params: the encoding table and, for GCNs, the graph.
 
     `table` is the float32 (21, F) encoding table; `length` the sequence length L;
-    `adjacency` the bool (L, L) residue graph (GCN only).
+    `adjacency` the bool (L, L) residue graph (GCN only); `pretrained` the checked model
+    directory (PLM only).
     """
 
     table: np.ndarray
     length: int
     adjacency: np.ndarray | None = None
+    pretrained: Path | None = None
 
 
 Builder = Callable[[Any, ModelInputs], keras.Model]
@@ -184,3 +187,14 @@ def build_gcn(params: GCNParams, inputs: ModelInputs) -> keras.Model:
         x = keras.layers.Flatten(name="flatten")(x)
     out = _dense_head(x, params.dense_units, params.dropout)
     return keras.Model(codes, out, name="gcn")
+
+
+@register("plm")
+def build_plm(params: PLMParams, inputs: ModelInputs) -> keras.Model:
+    """The pretrained language model and its regression head (models/plm.py, which loads
+    `transformers`: imported only for this model type)."""
+    if inputs.pretrained is None:
+        raise TrainingError("plm: the model needs its pretrained directory, none was given")
+    from dmsweep.models import plm
+
+    return plm.build_plm(params, inputs.pretrained, inputs.length)

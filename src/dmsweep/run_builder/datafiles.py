@@ -2,10 +2,12 @@
 
 `data/` has the layout of a data directory (`<dataset>/<file>`, `aaindex/pca-19.npy`), so a job
 passes it as `--data-dir data`. Only what the trainings need is taken: each dataset's table and
-structure, the published split folders the configs name, and the AAindex table when an
-encoding uses it. Files come from the data directory (else the download cache, fetched now),
-are verified against their dataset card where it lists them, and are hard linked into the run
-folder when possible, else copied. A dataset given by card path brings its card along.
+structure, the published split folders the configs name, the AAindex table when an
+encoding uses it, and each `plm` model's pretrained directory given relative to the data
+directory (an absolute one is checked and left in place: shared storage). Files come from
+the data directory (else the download cache, fetched now), are verified against their
+dataset card where it lists them, and are hard linked into the run folder when possible,
+else copied. A dataset given by card path brings its card along.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from dmsweep.config import DRAWN_SPLITS, TrainConfig
+from dmsweep.config import DRAWN_SPLITS, PLMParams, TrainConfig
+from dmsweep.core.files import sha256_of
 from dmsweep.data._files import fetch
 from dmsweep.data.card import CARD_FILE
+from dmsweep.data.pretrained import check_pretrained
 from dmsweep.data.source import AAINDEX_FILE, AAINDEX_FOLDER, AAINDEX_SOURCE, TEST_FILES, DataSource
+from dmsweep.errors import ConfigError
 
 
 def needed_files(
@@ -67,6 +72,30 @@ def needed_files(
         files[f"{AAINDEX_FOLDER}/{AAINDEX_FILE}"] = fetch(
             root, AAINDEX_FILE, AAINDEX_SOURCE, download=download
         )
+    files.update(pretrained_files(configs, source=source))
+    return files
+
+
+def pretrained_files(
+    configs: Iterable[TrainConfig], *, source: DataSource
+) -> dict[str, tuple[Path, str]]:
+    """The files of every relative `pretrained` directory (checked: Hugging Face format with
+    TensorFlow weights), under the same relative path in `data/`, where the job's --data-dir
+    finds them; each distinct directory once. Absolute ones are checked, not copied."""
+    files: dict[str, tuple[Path, str]] = {}
+    values = {c.params.pretrained for c in configs if isinstance(c.params, PLMParams)}
+    for value in sorted(values):
+        path = Path(value)
+        if path.is_absolute():
+            check_pretrained(path)
+            continue
+        if ".." in path.parts:
+            raise ConfigError(f"pretrained: {value}: expected a path below the data directory")
+        base = source.data_dir if source.data_dir is not None else Path.cwd()
+        folder = check_pretrained(base / path).path
+        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+            rel = (path / file.relative_to(folder)).as_posix()
+            files[rel] = (file, f"sha256:{sha256_of(file)}")
     return files
 
 

@@ -64,6 +64,7 @@ JOB_PACKAGES: tuple[str, ...] = (
     "scipy",
     "biopython",
     "pyyaml",
+    "transformers",
 )
 """What a training job imports; the environment holds these and their dependencies only."""
 JOB_IMPORTS: tuple[str, ...] = (
@@ -76,6 +77,7 @@ JOB_IMPORTS: tuple[str, ...] = (
     "scipy",
     "Bio",
     "yaml",
+    "transformers",
     "dmsweep.train",
 )
 """Modules the preflight job imports to prove the environment works; `dmsweep._tf` first, which

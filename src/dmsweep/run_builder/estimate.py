@@ -18,7 +18,11 @@ from dmsweep.run_builder.expand import PlannedBatch, PlannedTraining
 # reference architecture, for REFERENCE_TRAIN training variants at batch 128, from the design
 # notes' 2-core measurements (TF 2.15) scaled to one core.
 REFERENCE_TRAIN = 51_714
-SECONDS_PER_EPOCH = {"linear": 0.5, "fc": 2.0, "cnn": 20.0, "gcn": 15.0}
+SECONDS_PER_EPOCH = {"linear": 0.5, "fc": 2.0, "cnn": 20.0, "gcn": 15.0, "plm": 2500.0}
+"""plm: the tiny BERT of `dmsweep pretrain` (2 x 32), 12M tokens an epoch at about 5k tokens/s
+on one core (3.7-10k measured on 2); a bigger pretrained model costs more than this says."""
+PLM_PARAMETERS = 100_000
+"""plm: the tiny BERT's size, for the result folder estimate (the directory is read by jobs)."""
 SEQUENCE_LENGTH = 237
 """avGFP's wild-type length: the reference of SECONDS_PER_EPOCH."""
 ENCODING_WIDTH = {"one_hot": 21, "aa_index": 19}
@@ -136,6 +140,8 @@ def parameter_count(cfg: TrainConfig, sequence_length: int = SEQUENCE_LENGTH) ->
     width = sum(ENCODING_WIDTH.get(e, 20) for e in cfg.data.encoding)
     length = sequence_length
     p: Any = cfg.params
+    if cfg.model == "plm":
+        return PLM_PARAMETERS
     if cfg.model == "linear":
         return length * width + 1
     if cfg.model == "fc":
@@ -150,7 +156,7 @@ def parameter_count(cfg: TrainConfig, sequence_length: int = SEQUENCE_LENGTH) ->
 def _work_ratio(cfg: TrainConfig) -> float:
     """Compute per sample relative to the reference architecture of SECONDS_PER_EPOCH."""
     p: Any = cfg.params
-    if cfg.model == "linear":
+    if cfg.model in ("linear", "plm"):
         return 1.0
     if cfg.model == "fc":
         return _ratio(parameter_count(cfg), SEQUENCE_LENGTH * 40 * 100 + 2 * 100**2)

@@ -11,6 +11,7 @@ in the job's folder, and the next config runs.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import resource
 import shutil
@@ -24,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from dmsweep._tf import keras, tf
-from dmsweep.config import DRAWN_SPLITS, GCNParams, TrainConfig
+from dmsweep.config import DRAWN_SPLITS, GCNParams, PLMParams, TrainConfig
 from dmsweep.core.results import is_valid_result
 from dmsweep.data import Dataset, Split, encoding_table, load_dataset, make_split, residue_graph
 from dmsweep.data.encodings import encoding_checksums
+from dmsweep.data.pretrained import PretrainedDir, check_pretrained
 from dmsweep.data.source import DataSource
 from dmsweep.errors import DataError, JobFolderError, TrainingError
 from dmsweep.jobfiles import DATASET_CARD
@@ -42,6 +44,7 @@ from dmsweep.train.devices import check_devices, requested_gpus
 from dmsweep.train.jobs import JobOutcome, RunOptions, inject_fault
 from dmsweep.train.metrics import regression_metrics
 from dmsweep.train.outputs import JobFolder, one_line
+from dmsweep.train.parallel import Parallel, replica_devices
 from dmsweep.train.provenance import available_cpus, base_provenance, granted_threads, now
 
 tf.get_logger().setLevel(logging.ERROR)  # e.g. retracing notes when a process trains many models
@@ -126,6 +129,20 @@ class DataCache:
         data = config.data
         return self._get(("split", data), lambda: make_split(self.dataset(data.dataset), data))
 
+    def pretrained(self, value: str) -> PretrainedDir:
+        """A plm's pretrained directory, checked and checksummed once per process: an absolute
+        path in place, a relative one below the data directory (a run folder's `data/`) when
+        it is there, else relative to the working directory."""
+        return self._get(("pretrained", value), lambda: check_pretrained(self._place(value)))
+
+    def _place(self, value: str) -> Path:
+        path = Path(value)
+        if not path.is_absolute() and self.source.data_dir is not None:
+            below = self.source.data_dir / path
+            if below.exists():
+                return below
+        return path
+
     def graph(self, dataset: Dataset, params: GCNParams) -> np.ndarray:
         key = ("graph", dataset.card.name, params.graph, params.threshold, params.k)
         return self._get(
@@ -146,6 +163,7 @@ class _Data:
     split: Split
     table: np.ndarray
     adjacency: np.ndarray | None
+    pretrained: Path | None = None
 
 
 def train_one(
@@ -205,6 +223,7 @@ class _Job:
         self.history: list[tuple[int, float, float]] = []
         self.failure: Exception | None = None
         self.started = time.perf_counter()
+        self.parallel = Parallel()
         seed = config.seed
         self.provenance: dict[str, Any] = {
             **base,
@@ -275,6 +294,8 @@ class _Job:
             allow_cpu_fallback=self.options.allow_cpu_fallback,
         )
         self.provenance["device"] = device.to_json()
+        self.parallel = Parallel.over(replica_devices(device))
+        self.provenance["parallel"] = self.parallel.provenance()
         self.folder.write_provenance(self.provenance)
         precision = self.config.optim.precision
         if precision is not None and device.kind != "gpu":
@@ -296,31 +317,35 @@ class _Job:
         adjacency = None
         if isinstance(config.params, GCNParams):
             adjacency = cache.graph(dataset, config.params)
+        pretrained = None
+        if isinstance(config.params, PLMParams):
+            checked = cache.pretrained(config.params.pretrained)
+            pretrained = checked.path
+            self.provenance["pretrained"] = checked.provenance()
         self.folder.write_split(split.assignment(len(dataset)))
         self.provenance["data_files"] = _data_files(dataset, config)
         self.provenance["split_checksums"] = split.checksums()
         self.folder.write_provenance(self.provenance)
-        return _Data(dataset=dataset, split=split, table=table, adjacency=adjacency)
+        return _Data(
+            dataset=dataset, split=split, table=table, adjacency=adjacency, pretrained=pretrained
+        )
 
     def _build(self, data: _Data) -> keras.Model:
         keras.backend.clear_session()
         seed_everything(self.config.seed)
         inputs = ModelInputs(
-            table=data.table, length=data.dataset.codes.shape[1], adjacency=data.adjacency
+            table=data.table,
+            length=data.dataset.codes.shape[1],
+            adjacency=data.adjacency,
+            pretrained=data.pretrained,
         )
-        with precision_policy(self.config.optim.precision):
-            model = build_model(self.config.params, inputs)
-            model.compile(  # mixed_float16: Keras wraps the optimizer in loss scaling here
-                optimizer=adam(self.config.optim.learning_rate),
-                loss="mse",
-                steps_per_execution=STEPS_PER_EXECUTION,
-            )
-        return model
+        return compiled_model(self.config, inputs, len(data.split.train), self.parallel)
 
     def _fit(self, model: keras.Model, data: _Data) -> _BestEpoch:
         optim = self.config.optim
         codes, scores = data.dataset.codes, data.dataset.scores
         train, tune = data.split.train, data.split.tune
+        batch = self.parallel.global_batch(self.config)
         stopper = _BestEpoch(
             patience=optim.patience,
             min_delta=optim.min_delta,
@@ -330,10 +355,10 @@ class _Job:
             label=self.folder.job_id,
         )
         model.fit(
-            train_batches(codes[train], scores[train], optim.batch_size, self.config.seed),
+            train_batches(codes[train], scores[train], batch, self.config.seed),
             epochs=optim.max_epochs,
             validation_data=(codes[tune], scores[tune]),
-            validation_batch_size=EVAL_BATCH_SIZE,
+            validation_batch_size=eval_batch_size(self.config),
             callbacks=[stopper],
             verbose=0,
         )
@@ -346,7 +371,9 @@ class _Job:
         predicted: dict[str, np.ndarray] = {}
         for part in PARTS:
             rows = getattr(data.split, part)
-            predicted[part] = predict_scores(model, codes[rows], batch_size=EVAL_BATCH_SIZE)
+            predicted[part] = predict_scores(
+                model, codes[rows], batch_size=eval_batch_size(self.config)
+            )
             metrics[part] = regression_metrics(
                 scores[rows], predicted[part], ranking=part != "train"
             )
@@ -363,6 +390,43 @@ class _Job:
         if self.history:
             folder.write_history(self.history)
         self._finish()
+
+
+def compiled_model(
+    config: TrainConfig, inputs: ModelInputs, n_train: int, parallel: Parallel
+) -> keras.Model:
+    """The model built and compiled (under the strategy when data-parallel)."""
+    with parallel.scope(), precision_policy(config.optim.precision):
+        model = build_model(config.params, inputs)
+        model.compile(  # mixed_float16: Keras wraps the optimizer in loss scaling here
+            optimizer=optimizer_for(config, n_train, parallel),
+            loss="mse",
+            steps_per_execution=STEPS_PER_EXECUTION,
+        )
+    return model
+
+
+def optimizer_for(
+    config: TrainConfig, n_train: int, parallel: Parallel | None = None
+) -> keras.optimizers.Optimizer:
+    """Adam for the one-hot models; AdamW with warm-up, decay and clipping for `plm`. The
+    learning rate and the steps follow the data-parallel rule (train/parallel.py)."""
+    parallel = parallel or Parallel()
+    learning_rate = parallel.learning_rate(config)
+    if isinstance(config.params, PLMParams):
+        from dmsweep.models.plm import plm_optimizer
+
+        steps = math.ceil(n_train / parallel.global_batch(config)) * config.optim.max_epochs
+        return plm_optimizer(config.params, learning_rate, steps)
+    return adam(learning_rate)
+
+
+def eval_batch_size(config: TrainConfig) -> int:
+    """EVAL_BATCH_SIZE, except for a language model: its activations are (batch, tokens,
+    hidden), so it evaluates at four times its training batch size."""
+    if isinstance(config.params, PLMParams):
+        return min(EVAL_BATCH_SIZE, 4 * config.optim.batch_size)
+    return EVAL_BATCH_SIZE
 
 
 def adam(learning_rate: float) -> keras.optimizers.Optimizer:

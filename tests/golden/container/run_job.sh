@@ -101,7 +101,7 @@ printf '%s' "$configs" | base64 -d | gzip -dc > configs.jsonl
 rc=0
 if [ $mode = preflight ]; then
   step=$(ms)
-  "$PY" - data preflight.json 'dmsweep._tf tensorflow tf_keras spektral numpy pandas scipy Bio yaml dmsweep.train' <<'CHECK' || rc=$?
+  "$PY" - data preflight.json 'dmsweep._tf tensorflow tf_keras spektral numpy pandas scipy Bio yaml transformers dmsweep.train' <<'CHECK' || rc=$?
 import importlib, json, sys, time
 data_dir, report_file, imports = sys.argv[1], sys.argv[2], sys.argv[3].split()
 started = time.perf_counter()
