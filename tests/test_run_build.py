@@ -54,15 +54,23 @@ def _normalised(text: str, run: Run) -> str:
 IMAGE = "docker://example.org/dmsweep:0.1"
 
 
-@pytest.mark.parametrize("strategy", ["shared", "container"])
+GPU_IMAGE = "docker://example.org/dmsweep-gpu:0.1"
+
+
+@pytest.mark.parametrize("strategy", ["shared", "container", "container-gpu"])
 def test_golden_submit_file_and_wrapper(tmp_path, data_dir, strategy):
+    """container-gpu: fc asks for a GPU and the spec gives GPU jobs their own image."""
     environment = {"strategy": strategy, **({"image": IMAGE} if strategy == "container" else {})}
+    if strategy == "container-gpu":
+        gpu = {"strategy": "container", "image": GPU_IMAGE}
+        environment = {"strategy": "container", "image": IMAGE, "gpu": gpu}
     resources = {
         "default": {"cpus": 1, "memory_mb": 2000, "disk_mb": 3000},
         "fc": {
             "cpus": 2,
             "memory_mb": 3000,
             "requirements": '(OpSysMajorVer >= 8) && (Arch == "X86_64")',
+            **({"gpus": 1} if strategy == "container-gpu" else {}),
         },
     }
     spec = write_spec(

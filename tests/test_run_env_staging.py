@@ -48,7 +48,7 @@ def interpreter(extra: bytes = b"") -> list:
 def build(tmp_path: Path, data_dir: Path, monkeypatch, staging: str, name: str = "staged") -> Run:
     monkeypatch.setattr(environments, "COMPRESSION", "zstd")
     monkeypatch.setattr(
-        environments, "_build_tarball", lambda out, dists: tarball(out, interpreter())
+        environments, "_build_tarball", lambda out, dists, cuda=(): tarball(out, interpreter())
     )
     monkeypatch.setattr(environments, "job_distributions", lambda: [])
     spec = write_spec(

@@ -76,7 +76,9 @@ def tarball(out: Path, members: list) -> None:
 
 def build(tmp_path: Path, data_dir: Path, monkeypatch, members: list, name: str) -> Run:
     monkeypatch.setattr(environments, "COMPRESSION", "zstd")
-    monkeypatch.setattr(environments, "_build_tarball", lambda out, dists: tarball(out, members))
+    monkeypatch.setattr(
+        environments, "_build_tarball", lambda out, dists, cuda=(): tarball(out, members)
+    )
     monkeypatch.setattr(environments, "job_distributions", lambda: [])
     spec = write_spec(tmp_path / "tiny.yaml", strategy="tarball", trainings_per_job=4)
     options = BuildOptions(

@@ -98,7 +98,19 @@ class RunManifest:
     gpus_minimum_memory: tuple[int | None, ...] = ()
     """Per requirement class (aligned with `requirement_classes`; empty in run folders of
     earlier versions): the least compute capability and memory (MB) of a granted GPU."""
+    gpu_environment: EnvRef | None = None
+    """The environment of batches asking for GPUs (`environment.gpu`); None: one environment."""
+    requirement_environments: tuple[str, ...] = ()
+    """Per requirement class: "gpu" (its batches run in `gpu_environment`) or "cpu"; empty in
+    run folders of earlier versions (every batch runs in `environment`)."""
     format: int = FORMAT
+
+    def environment_for(self, req: int) -> EnvRef:
+        """The environment the batches of requirement class `req` unpack and run in."""
+        gpu = req < len(self.requirement_environments) and self.requirement_environments[req]
+        if gpu == "gpu" and self.gpu_environment is not None:
+            return self.gpu_environment
+        return self.environment
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"

@@ -176,14 +176,14 @@ def _dry_run(args: argparse.Namespace) -> int:
     """The plan, the environment's transfer and (with --timings) measured cost; none of the
     writing machinery is imported."""
     from dmsweep.data.source import DataSource
-    from dmsweep.run_builder.environments import environment_size, transfer_lines
+    from dmsweep.run_builder.environments import environment_lines
     from dmsweep.run_builder.plan import plan_file
 
     data = DataSource.resolve(args.data_dir)
     planned = plan_file(args.spec, data=data, max_trainings=args.max_trainings)
     environment = planned.spec.environment
     lines = planned.summary()
-    lines += transfer_lines(environment, len(planned.batches), environment_size(environment))
+    lines += environment_lines(environment, [b.resources for b in planned.batches])
     if args.timings is not None:
         timings = read_timings(args.timings)
         lines += cost_lines(timings, device_costs(timings, planned.batches), args.gpu_hour_cost)

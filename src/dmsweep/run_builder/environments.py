@@ -14,6 +14,10 @@ finds its interpreter (`EnvRef`); the wrapper's shell fragment for it is the tem
 - `shared`: this machine's interpreter in place, for pools that share its filesystem (the
   personal pool): nothing to build or transfer, for tests and demos.
 
+`cuda: true` (tarball, wheelhouse) adds TensorFlow's `and-cuda` extra (the nvidia-* wheels,
+fetched by pip at build time); `environment.gpu` is a second environment for batches asking
+for GPUs, prepared by the caller with the same strategies.
+
 Tarballs and wheelhouses are built once per content key (Python version and build, the exact
 package versions, this module's format version) into `<cache>/envs/` (`DMSWEEP_CACHE_DIR`,
 default `~/.cache/dmsweep`) and hard linked (else symlinked) into run folders: never copied.
@@ -36,7 +40,7 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -44,7 +48,12 @@ from typing import ClassVar, Protocol
 from dmsweep.core.runmanifest import EnvRef
 from dmsweep.errors import ConfigError, DmsweepError
 from dmsweep.run_builder.escaping import refuse_control
-from dmsweep.run_builder.spec import ENV_STRATEGIES, EnvironmentSpec
+from dmsweep.run_builder.spec import (
+    ENV_STRATEGIES,
+    STAGED_STRATEGIES,
+    EnvironmentSpec,
+    Resources,
+)
 
 JOB_PACKAGES: tuple[str, ...] = (
     "tensorflow",
@@ -101,7 +110,8 @@ class Strategy(Protocol):
 def prepare_environment(
     spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path | None = None
 ) -> EnvRef:
-    """Prepare `spec`'s environment for a run folder whose environment folder is `env_dir`."""
+    """Prepare `spec`'s environment for a run folder whose environment folder is `env_dir`
+    (`spec.gpu`, if any, is prepared by the caller: only when some batch asks for GPUs)."""
     try:
         strategy = STRATEGIES[spec.strategy]
     except KeyError:
@@ -113,6 +123,19 @@ def prepare_environment(
         ref = dataclasses.replace(ref, staged=f"{spec.staging}/{ref.file_name}")
     return ref
 
+
+CUDA_EXTRA = "and-cuda"
+"""TensorFlow's extra that adds the NVIDIA CUDA and cuDNN wheels (`environment.cuda: true`)."""
+CUDA_BYTES: dict[str, int] = {"2.21": 2_417_301_126}
+"""Bytes the `and-cuda` wheels add to a zstd tarball, per TensorFlow minor version: an estimate
+for `--dry-run` before the CUDA environment is built (nothing is downloaded then). Measured
+here once by building it: TF 2.21.0, Python 3.11, CUDA 12.9 / cuDNN 9.28 wheels, 3,029,112,579
+bytes with CUDA - 611,811,453 without (docs/run-builder.md#gpu-environments). Another
+TensorFlow version uses the newest figure."""
+
+CUDA_MIN_DISK_MB = 8000
+"""The least `disk_mb` `--dry-run` accepts silently for a job unpacking a CUDA environment (the
+measured TF 2.21 tarball unpacks to 6.51 GB, plus data and results)."""
 
 ESTIMATED_RATIO = 0.25
 """Environment file size / installed size of the job distributions, for `--dry-run` before the
@@ -137,12 +160,47 @@ def environment_size(spec: EnvironmentSpec, *, cache_dir: Path | None = None) ->
     if not isinstance(strategy, Tarball | Wheelhouse):
         return EnvSize(spec.strategy, None, 0, True)
     dists = job_distributions()
-    _, name = strategy.file_name(dists)
+    _, name = strategy.file_name(dists, cuda=spec.cuda)
     cached = (cache_dir or default_env_cache()) / name
     if cached.is_file():
         return EnvSize(spec.strategy, name, cached.stat().st_size, True)
     installed = sum(_installed_bytes(d) for d in dists)
-    return EnvSize(spec.strategy, name, round(installed * ESTIMATED_RATIO), False)
+    extra = cuda_bytes_estimate() if spec.cuda else 0
+    return EnvSize(spec.strategy, name, round(installed * ESTIMATED_RATIO) + extra, False)
+
+
+def cuda_bytes_estimate(tf_version: str | None = None) -> int:
+    """`CUDA_BYTES` for this TensorFlow's minor version (else the newest figure)."""
+    version = tf_version or metadata.version("tensorflow")
+    minor = ".".join(version.split(".")[:2])
+    return CUDA_BYTES.get(minor, CUDA_BYTES[max(CUDA_BYTES, key=_version_tuple)])
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".") if part.isdigit())
+
+
+def cuda_requirements() -> tuple[str, ...]:
+    """The requirements TensorFlow's `and-cuda` extra adds, as the installed TensorFlow's
+    metadata declares them (version ranges of the nvidia-* wheels): read, never downloaded, so
+    the content key of a CUDA environment is known before it is built."""
+    from packaging.requirements import Requirement
+
+    dist = metadata.distribution("tensorflow")
+    found = []
+    for text in dist.metadata.get_all("Requires-Dist") or ():
+        req = Requirement(text)
+        marker = req.marker
+        if marker is None or marker.evaluate({"extra": ""}):
+            continue
+        if marker.evaluate({"extra": CUDA_EXTRA}):
+            found.append(f"{req.name}{req.specifier}")
+    if not found:
+        raise DmsweepError(
+            f"environment: cuda: tensorflow {dist.version} declares no {CUDA_EXTRA!r} extra "
+            "for this platform (Linux x86_64 only)"
+        )
+    return tuple(sorted(found))
 
 
 def _installed_bytes(dist: metadata.Distribution) -> int:
@@ -154,7 +212,54 @@ def _installed_bytes(dist: metadata.Distribution) -> int:
     return total
 
 
-def transfer_lines(spec: EnvironmentSpec, n_jobs: int, size: EnvSize) -> list[str]:
+def environment_lines(
+    spec: EnvironmentSpec, batches: Sequence[Resources], *, cache_dir: Path | None = None
+) -> list[str]:
+    """`--dry-run`'s environment section for the plan's batches (their requests): per
+    environment used (the CPU one, and `environment.gpu` for batches asking for GPUs) its size
+    and transfer per job and in all; warnings when GPU batches would run without CUDA
+    libraries or ask for less disk than a CUDA environment unpacks to."""
+    gpu_batches = [b for b in batches if b.gpus > 0]
+    n_gpu = len(gpu_batches) if spec.gpu is not None else 0
+    used: list[tuple[str, EnvironmentSpec, int]] = []
+    if len(batches) > n_gpu or not n_gpu:  # the CPU environment, unless every job is a GPU job
+        used.append(("environment", spec, len(batches) - n_gpu))
+    if n_gpu and spec.gpu is not None:
+        used.append(("environment.gpu", spec.gpu, n_gpu))
+    lines: list[str] = []
+    total = 0
+    for label, env, n_jobs in used:
+        size = environment_size(env, cache_dir=cache_dir)
+        lines += transfer_lines(env, n_jobs, size, label=label)
+        total += size.size_bytes * n_jobs
+    if n_gpu:
+        lines.append(f"environments in all: {_size(total)} for {len(batches):,} jobs")
+    return lines + _gpu_warnings(spec, gpu_batches)
+
+
+def _gpu_warnings(spec: EnvironmentSpec, gpu_batches: Sequence[Resources]) -> list[str]:
+    env = spec.for_gpus(1)
+    if not gpu_batches:
+        return []
+    if not env.cuda and env.strategy in STAGED_STRATEGIES:
+        return [
+            f"warning: {len(gpu_batches):,} jobs ask for GPUs but get the {env.strategy} "
+            "environment without CUDA libraries (TensorFlow would train on the CPU): add "
+            "environment.gpu, e.g. {strategy: tarball, cuda: true}"
+        ]
+    small = [b for b in gpu_batches if env.cuda and b.disk_mb < CUDA_MIN_DISK_MB]
+    if small:
+        return [
+            f"warning: {len(small):,} GPU jobs ask for less than {CUDA_MIN_DISK_MB} MB of disk "
+            f"(disk_mb {min(b.disk_mb for b in small)}): the CUDA environment unpacks to "
+            "about 6.5 GB in the scratch folder"
+        ]
+    return []
+
+
+def transfer_lines(
+    spec: EnvironmentSpec, n_jobs: int, size: EnvSize, *, label: str = "environment"
+) -> list[str]:
     """`--dry-run`'s bytes of environment transferred per job and in all, for each choice."""
     if size.file_name is None:
         what = (
@@ -162,8 +267,11 @@ def transfer_lines(spec: EnvironmentSpec, n_jobs: int, size: EnvSize) -> list[st
             if spec.strategy == "container"
             else ("this machine's interpreter, used in place")
         )
-        return [f"environment: {spec.strategy} ({what}): nothing transferred"]
+        image = f" {spec.image}" if spec.image else ""
+        return [f"{label}: {spec.strategy}{image} ({what}): nothing transferred"]
     known = "in the cache" if size.exact else "estimated: not built yet"
+    if spec.cuda and not size.exact:
+        known += f"; CUDA wheels {_size(cuda_bytes_estimate())} of it, measured once"
     per, total = _size(size.size_bytes), _size(size.size_bytes * n_jobs)
     chosen = (
         "submit node"
@@ -179,11 +287,11 @@ def transfer_lines(spec: EnvironmentSpec, n_jobs: int, size: EnvSize) -> list[st
         ),
         ("shared path", "0 B: each job reads the file in place"),
     ]
-    lines = [f"environment: {spec.strategy}, {size.file_name}, {_size(size.size_bytes)} ({known})"]
+    lines = [f"{label}: {spec.strategy}, {size.file_name}, {_size(size.size_bytes)} ({known})"]
     for name, text in rows:
         mark = "*" if name == chosen else " "
         lines.append(f" {mark} {name:<12} {text}")
-    lines.append("   (* this spec; environment.staging: URL or /path chooses another)")
+    lines.append(f"   (* this spec; {label}.staging: URL or /path chooses another)")
     return lines
 
 
@@ -220,21 +328,25 @@ def default_env_cache() -> Path:
 class Tarball:
     name: ClassVar[str] = "tarball"
 
-    def file_name(self, dists: list[metadata.Distribution]) -> tuple[str, str]:
-        """(content key, file name) of the tarball these distributions make."""
-        packages = {_dist_name(d): d.version for d in dists}
+    def file_name(
+        self, dists: list[metadata.Distribution], *, cuda: bool = False
+    ) -> tuple[str, str]:
+        """(content key, file name) of the tarball these distributions make (with `cuda`:
+        plus TensorFlow's and-cuda wheels, `-cuda-` in the name)."""
+        packages = _with_cuda({_dist_name(d): d.version for d in dists}, cuda)
         key = _content_key(self.name, packages, extra=COMPRESSION)
         suffix = ".tar.zst" if COMPRESSION == "zstd" else ".tar.gz"
-        return key, f"python{_py_version()}-{key}{suffix}"
+        return key, f"python{_py_version()}-{'cuda-' if cuda else ''}{key}{suffix}"
 
     def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
         dists = job_distributions()
-        packages = {_dist_name(d): d.version for d in dists}
-        key, name = self.file_name(dists)
+        packages = _with_cuda({_dist_name(d): d.version for d in dists}, spec.cuda)
+        key, name = self.file_name(dists, cuda=spec.cuda)
+        cuda = cuda_requirements() if spec.cuda else ()
         return _artifact(
             self.name,
             name,
-            lambda out: _build_tarball(out, dists),
+            lambda out: _build_tarball(out, dists, cuda),
             key=key,
             packages=packages,
             python="python/bin/python3",
@@ -246,10 +358,12 @@ class Tarball:
 class Wheelhouse:
     name: ClassVar[str] = "wheelhouse"
 
-    def file_name(self, dists: list[metadata.Distribution]) -> tuple[str, str]:
+    def file_name(
+        self, dists: list[metadata.Distribution], *, cuda: bool = False
+    ) -> tuple[str, str]:
         """(content key, file name) of the wheelhouse these distributions make."""
-        key = _content_key(self.name, self._packages(dists))
-        return key, f"wheelhouse-py{_py_version()}-{key}.tar"
+        key = _content_key(self.name, _with_cuda(self._packages(dists), cuda))
+        return key, f"wheelhouse-py{_py_version()}-{'cuda-' if cuda else ''}{key}.tar"
 
     @staticmethod
     def _packages(dists: list[metadata.Distribution]) -> dict[str, str]:
@@ -258,17 +372,26 @@ class Wheelhouse:
     def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
         dists = job_distributions()
         packages = self._packages(dists)
-        key, name = self.file_name(dists)
+        key, name = self.file_name(dists, cuda=spec.cuda)
+        cuda = cuda_requirements() if spec.cuda else ()
         return _artifact(
             self.name,
             name,
-            lambda out: _build_wheelhouse(out, packages),
+            lambda out: _build_wheelhouse(out, packages, cuda),
             key=key,
-            packages=packages,
+            packages=_with_cuda(packages, spec.cuda),
             python=f"python{_py_version()}",
             env_dir=env_dir,
             cache_dir=cache_dir,
         )
+
+
+def _with_cuda(packages: dict[str, str], cuda: bool) -> dict[str, str]:
+    """`packages` plus, for a CUDA environment, `tensorflow[and-cuda]` -> its requirements
+    (part of the content key: another TensorFlow's and-cuda ranges make another file)."""
+    if not cuda:
+        return packages
+    return packages | {f"tensorflow[{CUDA_EXTRA}]": "; ".join(cuda_requirements())}
 
 
 def _artifact(
@@ -448,13 +571,17 @@ def _run(cmd: list[str], **kwargs: object) -> None:
         raise DmsweepError(f"environment: {' '.join(cmd[:3])} ... failed:\n{tail}")
 
 
-def _build_tarball(out: Path, dists: list[metadata.Distribution]) -> None:
+def _build_tarball(
+    out: Path, dists: list[metadata.Distribution], cuda: tuple[str, ...] = ()
+) -> None:
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".build-") as tmp:
         root = Path(tmp) / "python"
         _copy_interpreter(root)
         site = root / "lib" / f"python{_py_version()}" / "site-packages"
         for dist in dists:
             _copy_distribution(dist, site)
+        if cuda:  # the nvidia-* wheels are not installed here: pip fetches them (several GB)
+            _pip(["install", "--no-compile", "--target", str(site), *cuda])
         compress = ["zstd", "-T0", "-3", "-q"] if COMPRESSION == "zstd" else ["gzip", "-6"]
         with open(out, "wb") as stream:
             tar = subprocess.Popen(["tar", "-C", tmp, "-cf", "-", "python"], stdout=subprocess.PIPE)
@@ -568,22 +695,16 @@ def _copy_distribution(dist: metadata.Distribution, site: Path) -> None:
         shutil.copy2(source, target, follow_symlinks=False)
 
 
-def _build_wheelhouse(out: Path, packages: dict[str, str]) -> None:
+def _pip(args: list[str]) -> None:
+    _run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", *args])
+
+
+def _build_wheelhouse(out: Path, packages: dict[str, str], cuda: tuple[str, ...] = ()) -> None:
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".build-") as tmp:
         wheels = Path(tmp) / "wheelhouse"
         pins = [f"{name}=={version}" for name, version in sorted(packages.items())]
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "wheel",
-                "--quiet",
-                "--no-deps",
-                "--wheel-dir",
-                str(wheels),
-                *pins,
-            ]
-        )
-        (wheels / "requirements.txt").write_text("\n".join(pins) + "\n")
+        _pip(["wheel", "--no-deps", "--wheel-dir", str(wheels), *pins])
+        if cuda:  # with their dependencies (other nvidia-* wheels)
+            _pip(["wheel", "--wheel-dir", str(wheels), *cuda])
+        (wheels / "requirements.txt").write_text("\n".join([*pins, *cuda]) + "\n")
         _run(["tar", "-C", tmp, "-cf", str(out), "wheelhouse"])

@@ -86,10 +86,11 @@ def build_run(spec_path: Path | str, options: BuildOptions | None = None) -> Pat
         f"{len(planned.trainings):,} trainings ({len(planned.reused):,} reused) in "
         f"{len(planned.batches):,} jobs, written in {time.perf_counter() - started:.1f} s"
     )
-    upload = upload_command(env, paths.root)
-    if upload is not None:
-        options.log(f"environment staged at {env.staged}: upload it once before submitting:")
-        options.log(f"  {upload}")
+    for ref in env:
+        upload = upload_command(ref, paths.root)
+        if upload is not None:
+            options.log(f"environment staged at {ref.staged}: upload it once before submitting:")
+            options.log(f"  {upload}")
     return paths.root
 
 
@@ -119,7 +120,7 @@ def _write(
     data: Mapping[str, tuple[Path, str]],
     now: datetime,
     options: BuildOptions,
-) -> EnvRef:
+) -> tuple[EnvRef, ...]:
     spec, trainings, batches, reused = (
         planned.spec,
         planned.trainings,
@@ -129,12 +130,13 @@ def _write(
     for folder in (paths.results, paths.logs):
         folder.mkdir()
     shutil.copy2(spec.path, paths / runfiles.SPEC_COPY)
-    classes = _requirement_classes(batches)
+    split = spec.environment.gpu is not None
+    classes = _requirement_classes(batches, gpu_environment=split)
     write_job_list(
         paths.queue,
         paths.jobs_csv,
         batches,
-        [classes.index(_requirement(b)) for b in batches],
+        [classes.index(_requirement(b, gpu_environment=split)) for b in batches],
         reused=[(t, REUSED_BATCH) for t in trainings if t.job_id in reused],
     )
     for job_id, source in reused.items():
@@ -143,6 +145,11 @@ def _write(
     checksums = gather(dict(data), paths / runfiles.DATA)
     version, commit, dirty = _copy_code(paths / runfiles.CODE)
     env = prepare_environment(spec.environment, paths / runfiles.ENV, cache_dir=options.cache_dir)
+    gpu_env = None
+    if spec.environment.gpu is not None and any(c.gpu for c in classes):
+        gpu_env = prepare_environment(
+            spec.environment.gpu, paths / runfiles.ENV, cache_dir=options.cache_dir
+        )
 
     manifest = RunManifest(
         name=paths.root.name,
@@ -170,6 +177,10 @@ def _write(
         reused_from=tuple(sorted({str(p.parent.parent.resolve()) for p in reused.values()})),
         gpus_minimum_capability=tuple(c.gpus_minimum_capability for c in classes),
         gpus_minimum_memory=tuple(c.gpus_minimum_memory for c in classes),
+        gpu_environment=gpu_env,
+        requirement_environments=(
+            tuple("gpu" if c.gpu else "cpu" for c in classes) if gpu_env is not None else ()
+        ),
     )
     context = _template_context(manifest)
     paths.submit_file.write_text(render("sweep.sub.j2", **context))
@@ -177,7 +188,7 @@ def _write(
     paths.wrapper.chmod(0o755)
     (paths / runfiles.README).write_text(render("README.md.j2", **context))
     paths.manifest.write_text(manifest.to_json())
-    return env
+    return (env,) if gpu_env is None else (env, gpu_env)
 
 
 def template_files() -> dict[str, str]:
@@ -203,13 +214,22 @@ def _template_context(run: RunManifest) -> dict[str, Any]:
     files = template_files()
     env = run.environment
     transfer = [files["code"], files["data"], *env.transfer_inputs()]
+    gpu_env = run.gpu_environment
+    if gpu_env is not None:  # per requirement class: ENVFILES_<req> in the submit file
+        transfer = [files["code"], files["data"]]
     return {
         "run": run,
         "env": env,
+        "gpu_env": gpu_env,
+        "class_envs": _class_environments(run),
         "upload": upload_command(env, Path(".")),
+        "gpu_upload": upload_command(gpu_env, Path(".")) if gpu_env else None,
         "files": files,
         "transfer_input": transfer,
-        "scratch_inputs": [*transfer[:2], *(Path(f).name for f in env.files)],
+        "scratch_inputs": [
+            *transfer[:2],
+            *(Path(f).name for f in (*env.files, *(gpu_env.files if gpu_env else ()))),
+        ],
         "requirement_classes": list(run.requirement_classes),
         "gpu_minimums": _gpu_minimums(run),
         "max_idle": run.max_idle,
@@ -220,24 +240,52 @@ def _template_context(run: RunManifest) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class _ClassEnvironment:
+    """One requirement class's environment as the submit file names it (ENV_/ENVFILES_/IMAGE_)."""
+
+    choice: str
+    """"cpu" or "gpu": the wrapper's DMSWEEP_ENV, which environment fragment it runs."""
+    files: str
+    """", <file>, ..." appended to transfer_input_files ("" when nothing is transferred)."""
+    image: str
+
+
+def _class_environments(run: RunManifest) -> list[_ClassEnvironment]:
+    """Per requirement class, the environment its batches transfer and run (only used when the
+    run has a GPU environment)."""
+    found = []
+    for req, choice in enumerate(run.requirement_environments):
+        ref = run.environment_for(req)
+        inputs = ref.transfer_inputs()
+        found.append(_ClassEnvironment(choice, "".join(f", {f}" for f in inputs), ref.image or ""))
+    return found
+
+
+@dataclass(frozen=True)
 class _RequirementClass:
     """What a batch asks of its machine beyond counts: one REQ_<i> of the submit file."""
 
     requirements: str
     gpus_minimum_capability: float | None = None
     gpus_minimum_memory: int | None = None
+    gpu: bool = False
+    """Its batches ask for GPUs and the spec gives them their own environment."""
 
 
-def _requirement_classes(batches: Sequence[PlannedBatch]) -> list[_RequirementClass]:
-    """Distinct requirement classes in first-use order ("True" when a batch has none)."""
-    classes = dict.fromkeys(_requirement(b) for b in batches)
+def _requirement_classes(
+    batches: Sequence[PlannedBatch], *, gpu_environment: bool = False
+) -> list[_RequirementClass]:
+    """Distinct requirement classes in first-use order ("True" when a batch has none); with a
+    GPU environment, batches asking for GPUs are classes of their own."""
+    classes = dict.fromkeys(_requirement(b, gpu_environment=gpu_environment) for b in batches)
     return list(classes) or [_RequirementClass("True")]
 
 
-def _requirement(batch: PlannedBatch) -> _RequirementClass:
+def _requirement(batch: PlannedBatch, *, gpu_environment: bool = False) -> _RequirementClass:
     res = batch.resources
     text = "True" if not res.requirements else " ".join(res.requirements.split())
-    return _RequirementClass(text, res.gpus_minimum_capability, res.gpus_minimum_memory)
+    gpu = gpu_environment and res.gpus > 0
+    return _RequirementClass(text, res.gpus_minimum_capability, res.gpus_minimum_memory, gpu)
 
 
 def _gpu_minimums(run: RunManifest) -> list[tuple[str, str]] | None:

@@ -270,7 +270,7 @@ def run_batch(
         # environment file's members) can change the code every later batch runs
         shutil.copytree(paths.root / runfiles.CODE, scratch / runfiles.CODE, symlinks=True)
         (scratch / runfiles.DATA).symlink_to(paths.root / runfiles.DATA)
-        for rel in run.manifest.environment.files:
+        for rel in run.manifest.environment_for(line.req).files:
             (scratch / Path(rel).name).symlink_to((paths.root / rel).resolve())
         stem = f"{line.batch_id}.local"
         out_log, err_log = paths.logs / f"{stem}.out", paths.logs / f"{stem}.err"
@@ -278,6 +278,8 @@ def run_batch(
         args += [line.batch_id, str(line.cpus), encode_configs(line.configs)]
         command, extra_env = dying_with_parent(["bash", str(paths.wrapper), *args])
         env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ} | extra_env
+        if run.manifest.gpu_environment is not None:  # what the submit file's ENV_<req> says
+            env["DMSWEEP_ENV"] = run.manifest.requirement_environments[line.req]
         with open(out_log, "w") as out, open(err_log, "w") as err:
             process = stopper.launch(command, scratch, env, out, err)
             code = stopper.wait(process) if process else 128 + (stopper.signum or 0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -89,25 +89,37 @@ class Run:
                 lines.append(line.with_configs(configs))
         return lines
 
-    def preflight_line(self) -> QueueLine:
+    def preflight_line(self, queue: Sequence[QueueLine] | None = None) -> QueueLine:
         """The preflight job: the first training of each model type (trained for one epoch),
-        with the largest request of the sweep."""
+        with the largest request of the sweep (of `queue`, default the whole queue)."""
+        queue = self.queue if queue is None else queue
         firsts: dict[str, Any] = {}
-        for line in self.queue:
+        for line in queue:
             for config in line.configs:
                 firsts.setdefault(config["model"], config)
         if not firsts:
             raise DmsweepError(f"{self.paths.queue}: no trainings queued, nothing to preflight")
-        biggest = max(self.queue, key=lambda line: (line.memory_mb, line.cpus))
+        biggest = max(queue, key=lambda line: (line.memory_mb, line.cpus))
         return QueueLine(
             batch_id=PREFLIGHT_BATCH,
             cpus=biggest.cpus,
             memory_mb=biggest.memory_mb,
-            disk_mb=max(line.disk_mb for line in self.queue),
+            disk_mb=max(line.disk_mb for line in queue),
             gpus=biggest.gpus,
             req=biggest.req,
             configs=tuple(firsts.values()),
         )
+
+    def preflight_lines(self) -> tuple[QueueLine, ...]:
+        """One preflight job per environment the queue uses (the CPU one, and the GPU one of
+        `environment.gpu`), each over the lines that run in it: a GPU environment that does
+        not import is found before the sweep goes out, as a CPU one is."""
+        if self.manifest.gpu_environment is None:
+            return (self.preflight_line(),)
+        groups: dict[str, list[QueueLine]] = {}
+        for line in self.queue:
+            groups.setdefault(self.manifest.requirement_environments[line.req], []).append(line)
+        return tuple(self.preflight_line(lines) for _, lines in sorted(groups.items()))
 
 
 def _shorten(text: str, limit: int = 200) -> str:

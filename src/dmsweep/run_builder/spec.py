@@ -32,6 +32,7 @@ from dmsweep.run_builder._spec_values import (
     read_yaml,
     to_number,
 )
+from dmsweep.run_builder.escaping import control_characters, describe_character
 
 ENV_STRATEGIES: tuple[str, ...] = ("tarball", "wheelhouse", "container", "shared")
 SAMPLE_METHODS: tuple[str, ...] = ("sobol", "random")
@@ -62,7 +63,9 @@ RESOURCE_KEYS: tuple[str, ...] = (
 MAX_GPU_CAPABILITY = 20.0
 """CUDA compute capabilities run from 1.0 to 12.x today; beyond 20 is a typo."""
 SUBMIT_KEYS: tuple[str, ...] = ("max_idle", "max_materialize", "preflight")
-ENV_KEYS: tuple[str, ...] = ("strategy", "image", "staging")
+ENV_KEYS: tuple[str, ...] = ("strategy", "image", "staging", "cuda", "gpu")
+GPU_ENV_KEYS: tuple[str, ...] = ("strategy", "image", "staging", "cuda")
+"""`environment.gpu`: the environment of model types whose resources ask for GPUs."""
 STAGED_STRATEGIES: tuple[str, ...] = ("tarball", "wheelhouse")
 """Strategies whose environment is one file, which may be staged where the pool fetches it."""
 STAGING_SCHEMES: tuple[str, ...] = ("https://", "http://", "osdf://")
@@ -116,11 +119,21 @@ class EnvironmentSpec:
     `staging`: for tarball and wheelhouse, the folder (an https://, http:// or osdf:// URL, or
     an absolute path on a filesystem the execute nodes share) where the environment file is
     uploaded once, so that jobs fetch it from there instead of from the submit node.
+    `cuda`: for tarball and wheelhouse, add TensorFlow's `and-cuda` extra (the NVIDIA CUDA and
+    cuDNN wheels of the same TensorFlow version).
+    `gpu`: the environment of batches whose resources ask for GPUs (`gpus > 0`); None: they
+    use this one too.
     """
 
     strategy: str = "tarball"
     image: str | None = None
     staging: str | None = None
+    cuda: bool = False
+    gpu: EnvironmentSpec | None = None
+
+    def for_gpus(self, gpus: int) -> EnvironmentSpec:
+        """The environment a batch asking for `gpus` GPUs runs in."""
+        return self.gpu if gpus > 0 and self.gpu is not None else self
 
 
 @dataclass(frozen=True)
@@ -740,49 +753,71 @@ class _Parser:
                 merged[key] = None
         return Resources(**merged)
 
-    def _environment(self, value: Any) -> EnvironmentSpec:
-        raw = _mapping(value, "environment")
-        _check_keys(raw, ENV_KEYS, "environment")
+    def _environment(self, value: Any, path: str = "environment") -> EnvironmentSpec:
+        raw = _mapping(value, path)
+        top = path == "environment"
+        _check_keys(raw, ENV_KEYS if top else GPU_ENV_KEYS, path)
         strategy = raw.get("strategy", "tarball")
         if strategy not in ENV_STRATEGIES:
             hint = closest_key(str(strategy), ENV_STRATEGIES)
             raise SpecError(
-                "environment.strategy",
+                f"{path}.strategy",
                 f"expected one of {', '.join(ENV_STRATEGIES)}, got {describe(strategy)}{hint}",
             )
         image = raw.get("image")
         if strategy == "container":
             if image is None:
-                raise SpecError("environment.image", "missing: strategy container needs an image")
-            image = _str(image, "environment.image")
+                raise SpecError(f"{path}.image", "missing: strategy container needs an image")
+            image = _str(image, f"{path}.image")
+            if control_characters(image):
+                raise SpecError(
+                    f"{path}.image",
+                    f"holds {describe_character(control_characters(image)[0])}: expected one "
+                    "line of printable text (it is written into the submit file)",
+                )
         elif image is not None:
-            raise SpecError("environment.image", "only applies with strategy: container")
+            raise SpecError(f"{path}.image", "only applies with strategy: container")
         staging = raw.get("staging")
         if staging is not None:
             if strategy not in STAGED_STRATEGIES:
                 raise SpecError(
-                    "environment.staging",
+                    f"{path}.staging",
                     f"only applies with strategy: {' or '.join(STAGED_STRATEGIES)}",
                 )
-            staging = _staging(_str(staging, "environment.staging"))
-        return EnvironmentSpec(strategy=strategy, image=image, staging=staging)
+            staging = _staging(_str(staging, f"{path}.staging"), f"{path}.staging")
+        cuda = _bool(raw.get("cuda", False), f"{path}.cuda")
+        if cuda and strategy not in STAGED_STRATEGIES:
+            raise SpecError(
+                f"{path}.cuda",
+                f"only applies with strategy: {' or '.join(STAGED_STRATEGIES)} (a container "
+                "image brings its own CUDA libraries)",
+            )
+        gpu = None
+        if top and raw.get("gpu") is not None:
+            gpu = self._environment(raw["gpu"], "environment.gpu")
+            if (gpu.strategy == "container") != (strategy == "container"):
+                raise SpecError(
+                    "environment.gpu.strategy",
+                    "container for one of environment and environment.gpu but not the other: "
+                    "one run folder is one HTCondor universe (use container for both, with "
+                    f"two images, or neither), got {strategy} and {gpu.strategy}",
+                )
+        return EnvironmentSpec(strategy, image, staging, cuda, gpu)
 
 
-def _staging(text: str) -> str:
+def _staging(text: str, path: str = "environment.staging") -> str:
     """A staging folder as the submit file and wrapper will name it (no trailing slash)."""
     folder = text.strip().rstrip("/")
     if folder in (*(s.rstrip("/") for s in STAGING_SCHEMES), ""):
-        raise SpecError(
-            "environment.staging", f"expected a host or folder after the scheme, got {text!r}"
-        )
+        raise SpecError(path, f"expected a host or folder after the scheme, got {text!r}")
     if not folder.startswith((*STAGING_SCHEMES, "/")):
         raise SpecError(
-            "environment.staging",
+            path,
             f"expected an {', '.join(STAGING_SCHEMES)} URL or an absolute path, got {text!r}",
         )
     if any(c.isspace() or c in ",;'\"\\$`" or not c.isprintable() for c in folder):
         raise SpecError(
-            "environment.staging",
+            path,
             f"no spaces, commas, quotes, '$' or control characters (HTCondor lists transfer "
             f"inputs with commas), got {text!r}",
         )

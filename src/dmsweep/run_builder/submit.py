@@ -2,13 +2,15 @@
 
 The preflight job runs the wrapper with --preflight on the first training of each model type
 (unpack the environment, import everything, load the data, train one epoch) and the sweep goes
-out only if it succeeds. Each submission is recorded in submissions.json.
+out only if it succeeds; with a GPU environment, one such job per environment. Each
+submission is recorded in submissions.json.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from dmsweep.core.queuefile import QueueLine
 from dmsweep.core.runfiles import PREFLIGHT_REPORT
 from dmsweep.core.submissions import Submission, read_submissions, record_submission
 from dmsweep.errors import SchedulerError
@@ -49,13 +51,21 @@ def submit_run(
 
 
 def run_preflight(run: Run, *, timeout_s: float, log: Callable[[str], None] = print) -> None:
-    """Submit the preflight job and wait for it; SchedulerError (with its stderr) if it fails."""
-    line = run.preflight_line()
+    """Submit the preflight job(s), one per environment, one after another; SchedulerError
+    (with its stderr) at the first that fails."""
+    for line in run.preflight_lines():
+        _preflight_job(run, line, timeout_s=timeout_s, log=log)
+
+
+def _preflight_job(
+    run: Run, line: QueueLine, *, timeout_s: float, log: Callable[[str], None]
+) -> None:
+    report = run.paths.preflight / PREFLIGHT_REPORT
+    report.unlink(missing_ok=True)  # an earlier job's report must not pass this one
     cluster = condor.submit(run.paths.root, [line], preflight=True)
     record_submission(run.paths, Submission.of(cluster, "preflight", [line]))
     log(f"preflight job {cluster}.0 submitted ({len(line.configs)} trainings, one epoch each)")
     event = condor.wait_for(run.paths.events_log, cluster, timeout_s=timeout_s)
-    report = run.paths.preflight / PREFLIGHT_REPORT
     exit_code = event.attrs.get("ReturnValue") if event.kind == "terminated" else None
     if event.kind == "held":
         condor.remove([(cluster, 0)], reason="dmsweep preflight held")
