@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from dmsweep.cli import main
+from dmsweep.core.dbaddress import Credentials, read_credentials_file, resolve_credentials
 from dmsweep.data.proteins import ProteinRecord, open_protein_source
 from dmsweep.db import open_store, parse_address, redact
-from dmsweep.db.address import Credentials, read_credentials_file, resolve_credentials
 from dmsweep.db.documents import document_to_record, record_to_document
 from dmsweep.db.ingest import ingest_records
 from dmsweep.db.split import parse_fractions, split_collection, stratified_assignment

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dmsweep.db.address import StoreAddress, parse_address, redact, resolve_credentials
+from dmsweep.core.dbaddress import StoreAddress, parse_address, redact, resolve_credentials
 from dmsweep.db.store import DEFAULT_TIMEOUT, DocumentStore, UpsertCounts
 
 __all__ = [

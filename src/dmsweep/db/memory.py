@@ -13,7 +13,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dmsweep.db.address import StoreAddress
+from dmsweep.core.dbaddress import StoreAddress
 from dmsweep.db.documents import Document
 from dmsweep.db.store import UpsertCounts
 

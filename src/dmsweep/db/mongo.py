@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from dmsweep.db.address import Credentials, StoreAddress
+from dmsweep.core.dbaddress import Credentials, StoreAddress
 from dmsweep.db.documents import Document
 from dmsweep.db.store import UpsertCounts
 from dmsweep.errors import DatabaseError, one_line

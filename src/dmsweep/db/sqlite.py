@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from dmsweep.db.address import StoreAddress
+from dmsweep.core.dbaddress import StoreAddress
 from dmsweep.db.documents import Document, canonical_json
 from dmsweep.db.store import UpsertCounts
 from dmsweep.errors import DatabaseError

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from dmsweep.db.address import StoreAddress
+from dmsweep.core.dbaddress import StoreAddress
 from dmsweep.db.documents import Document
 
 DEFAULT_TIMEOUT = 5.0
