@@ -78,6 +78,8 @@ def build(tmp_path: Path, data_dir: Path, monkeypatch, staging: str, name: str =
         ({"staging": "https://h/a,b"}, "no spaces, commas"),
         ({"staging": "/srv/my envs"}, "no spaces, commas"),
         ({"staging": "https://"}, "expected a host or folder after the scheme"),
+        ({"staging": "https://u:tok3n@h/envs"}, "without credentials, query or fragment"),
+        ({"staging": "https://h/envs?sig=s3cret"}, "got 'https://h/envs?***'"),
     ],
 )
 def test_bad_staging_is_refused(tmp_path, environment, message) -> None:
@@ -85,6 +87,7 @@ def test_bad_staging_is_refused(tmp_path, environment, message) -> None:
     with pytest.raises(ConfigError) as info:
         load_spec(spec)
     assert "environment.staging: " in str(info.value) and message in str(info.value)
+    assert "tok3n" not in str(info.value) and "s3cret" not in str(info.value)
 
 
 def test_a_url_is_transferred_instead_of_the_file(tmp_path, data_dir, monkeypatch) -> None:

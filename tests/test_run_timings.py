@@ -122,6 +122,8 @@ def test_a_file_without_the_columns_is_one_line(tmp_path, spec, data_dir, capsys
     assert len(err.splitlines()) == 1 and "other.csv" in err
     assert main([*args[:1], "--data-dir", str(data_dir), "--timings", str(bad)]) == 2
     assert "--timings: only with --dry-run" in capsys.readouterr().err
+    assert main([str(spec), "--data-dir", str(data_dir), "--gpu-hour-cost", "5"]) == 2
+    assert "--gpu-hour-cost: only with --dry-run" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
         main([*args, "--gpu-hour-cost", "0"])
     assert exit_.value.code == 2 and "expected a finite number > 0" in capsys.readouterr().err

@@ -124,6 +124,8 @@ def test_protein_set_configs_refuse_what_cannot_train():
         ({"model": "gcn"}, "pooling: attention"),
         ({"model": "cnn", "split": "random"}, "split: random"),
         ({"model": "cnn", "kernel_size": 9, "max_residues": 5}, "longer than max_residues"),
+        ({"model": "cnn", "precision": "mixed_float16"}, "precision: a protein set trains in"),
+        ({"model": "cnn", "lr_scaling": "linear"}, "lr_scaling: a protein set trains in"),
     ):
         with pytest.raises(ConfigError, match=message):
             check_protein_set_config(TrainConfig.from_flat(flat), task, where="w")

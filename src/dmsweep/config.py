@@ -33,9 +33,9 @@ PLM_POOLINGS: tuple[str, ...] = ("cls", "mean")
 """How a protein language model's per-token states become one vector: the [CLS] state, or
 the mean over the residue tokens (docs/train.md)."""
 PRECISIONS: tuple[str, ...] = ("mixed_float16", "mixed_bfloat16")
+"""Keras mixed-precision policies a GPU training may use (unset: float32 throughout)."""
 LR_SCALINGS: tuple[str, ...] = ("none", "linear")
 """Learning rate of a data-parallel training on N devices: as given, or N times it."""
-"""Keras mixed-precision policies a GPU training may use (unset: float32 throughout)."""
 CLASS_WEIGHTS: tuple[str, ...] = ("balanced", "none")
 """`class_weight` of a classification: `balanced` weighs each class by n / (C n_class) of the
 training set; `none` (the same as unset) weighs every protein alike."""

@@ -1,7 +1,7 @@
 """`run_builder`: build a run folder from a sweep spec, submit it, watch it, repair it.
 
     run_builder SPEC [-o RUNS_DIR] [--data-dir DIR] [--name NAME] [--reuse-results RUN]
-                     [--max-trainings N] [--dry-run]
+                     [--max-trainings N] [--dry-run [--timings CSV] [--gpu-hour-cost X]]
     run_builder submit RUN [--preflight | --no-preflight] [--force]
     run_builder status RUN [--watch] [--all]
     run_builder resubmit RUN [--dry-run] [--requeue-idle]
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--gpu-hour-cost",
         type=positive_float,
-        default=DEFAULT_GPU_HOUR_COST,
+        default=None,
         metavar="X",
         help=f"core-hours one GPU-hour is worth, to say which request is cheaper "
         f"(default {DEFAULT_GPU_HOUR_COST:g})",
@@ -156,8 +156,9 @@ def _err(line: str) -> None:
 def _build(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(args)
-    if args.timings is not None:
-        raise ConfigError("--timings: only with --dry-run (it calibrates the printed estimate)")
+    for option, value in (("--timings", args.timings), ("--gpu-hour-cost", args.gpu_hour_cost)):
+        if value is not None:
+            raise ConfigError(f"{option}: only with --dry-run (it is part of the printed estimate)")
     from dmsweep.run_builder.folder import BuildOptions, build_run
 
     options = BuildOptions(
@@ -186,7 +187,8 @@ def _dry_run(args: argparse.Namespace) -> int:
     lines += environment_lines(environment, [b.resources for b in planned.batches])
     if args.timings is not None:
         timings = read_timings(args.timings)
-        lines += cost_lines(timings, device_costs(timings, planned.batches), args.gpu_hour_cost)
+        gpu_hour_cost = args.gpu_hour_cost or DEFAULT_GPU_HOUR_COST
+        lines += cost_lines(timings, device_costs(timings, planned.batches), gpu_hour_cost)
     print("\n".join(lines))
     return EXIT_OK
 

@@ -65,8 +65,10 @@ JOB_PACKAGES: tuple[str, ...] = (
     "biopython",
     "pyyaml",
     "transformers",
+    "p-scldata",
 )
-"""What a training job imports; the environment holds these and their dependencies only."""
+"""What a training job imports (p-scldata: the packaged SCL2205 protein set a card reads);
+the environment holds these and their dependencies only."""
 JOB_IMPORTS: tuple[str, ...] = (
     "dmsweep._tf",
     "tensorflow",

@@ -16,6 +16,7 @@ and turns it into trainings and HTCondor batches (`dmsweep.run_builder.expand`).
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -821,4 +822,22 @@ def _staging(text: str, path: str = "environment.staging") -> str:
             f"no spaces, commas, quotes, '$' or control characters (HTCondor lists transfer "
             f"inputs with commas), got {text!r}",
         )
+    if not folder.startswith("/"):
+        url = urllib.parse.urlsplit(folder)
+        if url.username or url.password or url.query or url.fragment:
+            raise SpecError(
+                path,
+                "expected a URL without credentials, query or fragment (it is written into "
+                "the submit file and the run folder's README: give the server its own "
+                f"authentication), got {_redact_url(folder)!r}",
+            )
     return folder
+
+
+def _redact_url(text: str) -> str:
+    """The URL with user, password and query replaced, fit for an error message."""
+    url = urllib.parse.urlsplit(text)
+    host = url.hostname or ""
+    netloc = f"***@{host}" if url.username or url.password else url.netloc
+    query = "***" if url.query else ""
+    return urllib.parse.urlunsplit((url.scheme, netloc, url.path, query, ""))

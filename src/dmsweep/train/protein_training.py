@@ -26,6 +26,7 @@ from dmsweep.models.proteins import build_protein_model, protein_loss, protein_p
 from dmsweep.train.job import _BestEpoch, _Job, _quiet, _stderr, adam, seed_everything
 from dmsweep.train.metrics import classification_metrics, regression_metrics
 from dmsweep.train.outputs import write_protein_predictions
+from dmsweep.train.parallel import Parallel
 from dmsweep.train.protein_set import PARTS, Batches, ProteinSet, check_splits, graph_spec
 
 
@@ -47,6 +48,13 @@ class SplitOutputs:
 
 class ProteinJob(_Job):
     """The phases of one protein-set training (see `_Job.run`)."""
+
+    def _devices(self) -> None:
+        """As a variant table's, but on one device: protein sets do not train data-parallel
+        yet (`check_protein_set_config` refuses precision and lr_scaling)."""
+        super()._devices()
+        self.parallel = Parallel()
+        self.provenance["parallel"] = self.parallel.provenance()
 
     def _load(self) -> ProteinData:
         config = self.config

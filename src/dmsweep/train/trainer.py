@@ -163,6 +163,19 @@ class DataCache:
         )
 
 
+def check_data(configs: Sequence[TrainConfig], data_dir: Path | str | None) -> None:
+    """What a batch's preflight checks before any training: every config's data loads (a
+    variant table's split and encodings; a protein set's records or collection, summarised
+    as the training would). Raises the DataError a training would raise."""
+    cache = DataCache(Path(data_dir) if data_dir else None)
+    for config in configs:
+        if cache.is_protein_set(config):
+            cache.protein_set(config).summarised(config.data.label)
+        else:
+            cache.table(config.data.encoding, cache.dataset(config.data.dataset))
+            cache.split(config)
+
+
 def train_one(
     config: TrainConfig,
     *,

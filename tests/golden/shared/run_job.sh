@@ -110,13 +110,11 @@ for name in imports:
     importlib.import_module(name)
 imported = time.perf_counter()
 from dmsweep.config import TrainConfig
-from dmsweep.data import encoding_table, load_dataset, make_split
+from dmsweep.train.trainer import check_data
 configs = [json.loads(line) for line in open("configs.jsonl")]
 for flat in configs:
     flat.pop("job_id", None)
-    data = TrainConfig.from_flat(flat).data
-    make_split(load_dataset(data.dataset, data_dir=data_dir), data)
-    encoding_table(data.encoding, data_dir=data_dir)
+check_data([TrainConfig.from_flat(flat) for flat in configs], data_dir)
 loaded = time.perf_counter()
 with open("preflight.jsonl", "w") as stream:
     for flat in configs:
