@@ -26,6 +26,7 @@ from dmsweep._tf import keras, tf
 from dmsweep.config import DRAWN_SPLITS, GCNParams, PLMParams, TrainConfig
 from dmsweep.data import Dataset, Split
 from dmsweep.data.encodings import encoding_checksums
+from dmsweep.data.splits import PARTS
 from dmsweep.errors import TrainingError
 from dmsweep.jobfiles import DATASET_CARD
 from dmsweep.models import (
@@ -46,7 +47,6 @@ tf.get_logger().setLevel(logging.ERROR)  # e.g. retracing notes when a process t
 
 EVAL_BATCH_SIZE = 2048
 """Batch size for the tune loss and predictions (no gradients: bigger is faster)."""
-PARTS = ("train", "tune", "test")
 STEPS_PER_EXECUTION = 16
 """Training steps per call into TensorFlow: the same updates, less Python per step (measured
 about 30% faster for the FC model at batch size 32)."""

@@ -39,8 +39,6 @@ from dmsweep.db.stream import (
 )
 from dmsweep.errors import DataError
 
-PARTS = ("train", "tune", "test")
-
 
 @dataclass
 class ProteinSet:

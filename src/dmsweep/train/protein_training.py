@@ -19,6 +19,7 @@ import numpy as np
 from dmsweep._tf import keras
 from dmsweep.data.encodings import encoding_checksums, encoding_table
 from dmsweep.data.protein_batches import class_weights, protein_table
+from dmsweep.data.splits import PARTS
 from dmsweep.data.tasks import Task, check_protein_set_config
 from dmsweep.db.stream import CollectionSummary
 from dmsweep.jobfiles import DATASET_CARD, PREDICTIONS
@@ -27,7 +28,7 @@ from dmsweep.train.job import _BestEpoch, _Job, _quiet, _stderr, adam, seed_ever
 from dmsweep.train.metrics import classification_metrics, regression_metrics
 from dmsweep.train.outputs import write_protein_predictions
 from dmsweep.train.parallel import Parallel
-from dmsweep.train.protein_set import PARTS, Batches, ProteinSet, check_splits, graph_spec
+from dmsweep.train.protein_set import Batches, ProteinSet, check_splits, graph_spec
 
 
 @dataclass
