@@ -13,7 +13,8 @@ as "after N epochs on a fraction of the training set", not as converged models).
    (`dmsweep predict --zero-shot`, no training, no scores), Spearman on the same test
    variants. A stop-codon variant has no zero-shot score, so a last column gives every
    model's Spearman on the test variants without a stop. The pretrained model saw a few
-   hundred avGFP sequences: this measures the method on local weights, not ProtBERT.
+   hundred avGFP sequences: this measures the method on local weights, not ProtBERT;
+   the row `-mutations` (minus the number of mutations, no model) is the bar it must clear.
 
     .venv/bin/python bench/bench_plm.py --train-fraction 0.02 --max-epochs 3   # $DMSWEEP_DATA_DIR
 """
@@ -76,14 +77,14 @@ def main(argv: list[str] | None = None) -> int:
                          threads=args.threads, verbose=True)  # fmt: skip
     test_rows = make_split(gfp, TrainConfig.from_flat(common).data).test
     no_stop = {gfp.variants[i] for i in test_rows if not stop_variants(gfp.codes[[i]])[0]}
-    print(f"{'model':<9} {'test spearman':>14} {'test pearson':>13} {'s/epoch':>8} "
+    print(f"{'model':<10} {'test spearman':>14} {'test pearson':>13} {'s/epoch':>8} "
           f"{'no-stop spearman':>17}  notes")  # fmt: skip
     for name, flat in configs.items():
         config = TrainConfig.from_flat({**flat, **common})
         started = time.perf_counter()
         (outcome,) = run_trainings([config], options=options)
         if not outcome.ok:
-            print(f"{name:<9} FAILED: {outcome.error}")
+            print(f"{name:<10} FAILED: {outcome.error}")
             continue
         metrics = json.loads((outcome.path / "metrics.json").read_text())
         test, n_train = metrics["splits"]["test"], metrics["splits"]["train"]["n"]
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "plm":
             note += f", fine-tuning {n_train * 239 / per_epoch:.0f} tokens/s (tune loss incl.)"
         rho = _no_stop_spearman(outcome.path / "predictions.csv", no_stop)
-        print(f"{name:<9} {test['spearman']:>14.3f} {test['pearson']:>13.3f} "
+        print(f"{name:<10} {test['spearman']:>14.3f} {test['pearson']:>13.3f} "
               f"{per_epoch:>8.1f} {rho:>17.3f}  {note}", flush=True)  # fmt: skip
     _zero_shot_row(gfp, model_dir, test_rows)
     return 0
@@ -111,7 +112,10 @@ def _zero_shot_row(gfp, model_dir: Path, test_rows: np.ndarray) -> None:
     note = (f"no training; {int(kept.sum())} of {len(test_rows)} test variants scored "
             f"({int((~kept).sum())} with a stop), {table.window}-residue windows, "
             f"{seconds:.1f} s")  # fmt: skip
-    print(f"{'zero-shot':<9} {'-':>14} {'-':>13} {'-':>8} {rho:>17.3f}  {note}", flush=True)
+    print(f"{'zero-shot':<10} {'-':>14} {'-':>13} {'-':>8} {rho:>17.3f}  {note}", flush=True)
+    fewer = stats.spearmanr(true, -gfp.num_mutations[test_rows][kept]).statistic
+    print(f"{'-mutations':<10} {'-':>14} {'-':>13} {'-':>8} {fewer:>17.3f}  baseline: score = "
+          "minus the number of mutations, same variants", flush=True)  # fmt: skip
 
 
 def _no_stop_spearman(predictions: Path, no_stop: set[str]) -> float:
