@@ -8,7 +8,9 @@ as "after N epochs on a fraction of the training set", not as converged models).
 2. model `plm` (mean pooling, AdamW with warm-up) and `fc` (the published 3 x 100) through the
    real job path on `--train-fraction` of the training set, tune and test (stest) unchanged,
    `--max-epochs` each; prints test Spearman and Pearson, seconds per epoch and the plm's
-   fine-tuning tokens per second;
+   fine-tuning tokens per second; `plm-emb` is the frozen-embedding mode (`head: embedding`:
+   embeddings of the train, tune and test variants computed once into the cache, then only
+   the head trains, learning rate 1e-2);
 3. zero-shot: the masked-marginal log-likelihood ratio of the same pretrained model
    (`dmsweep predict --zero-shot`, no training, no scores), Spearman on the same test
    variants. A stop-codon variant has no zero-shot score, so a last column gives every
@@ -72,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                "batch_size": 32},
         "plm": {"model": "plm", "pretrained": str(model_dir.resolve()), "pooling": "mean",
                 "learning_rate": 1e-3, "batch_size": 32},
+        "plm-emb": {"model": "plm", "pretrained": str(model_dir.resolve()), "pooling": "mean",
+                    "head": "embedding", "learning_rate": 1e-2, "batch_size": 32},
     }  # fmt: skip
     options = RunOptions(output_root=args.output / "jobs", data_dir=args.data_dir,
                          threads=args.threads, verbose=True)  # fmt: skip
