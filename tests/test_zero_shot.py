@@ -15,7 +15,7 @@ import pytest
 from test_pretrain import pretrain_gfp
 
 from dmsweep.cli import main
-from dmsweep.data import encode_variants, load_card
+from dmsweep.data import encode_variants, load_card, load_dataset
 from dmsweep.data.pretrained import LOCAL_ORIGIN, check_pretrained
 from dmsweep.train.zero_shot import masked_marginals
 
@@ -100,6 +100,21 @@ def test_the_command_writes_scores_and_provenance(
     assert provenance["pretrained"]["origin"] == LOCAL_ORIGIN
     assert provenance["variants"] == 3 and provenance["variants_with_stop_not_scored"] == 1
     assert provenance["context_window"] == WINDOW and provenance["dataset"] == "avgfp"
+
+
+def test_without_variants_every_variant_of_the_dataset_is_scored(
+    table, pretrained, data_dir, tmp_path, capsys
+) -> None:
+    out = tmp_path / "all.csv"
+    args = ["predict", "--zero-shot", str(pretrained), "--dataset", "avgfp", "-o", str(out),
+            "--data-dir", str(data_dir)]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    gfp = load_dataset("avgfp", data_dir=data_dir)
+    rows = list(csv.reader(io.StringIO(out.read_text())))[1:]
+    assert len(rows) == len(gfp) and rows[5][0] == (gfp.variants[5] or "_wt")
+    assert [float(r[1]) for r in rows[:50]] == pytest.approx(
+        table.score(gfp.codes[:50]), abs=1e-6, nan_ok=True
+    )
 
 
 @pytest.mark.parametrize(
