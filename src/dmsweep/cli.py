@@ -544,7 +544,7 @@ def _predict(args: argparse.Namespace) -> int:
     if args.dataset is not None:
         raise ConfigError("--dataset: only with --zero-shot (a job folder knows its dataset)")
     if args.job_folder is None:
-        raise ConfigError("predict: give a JOB_FOLDER (or --zero-shot PRETRAINED_DIR)")
+        raise ConfigError("give a JOB_FOLDER (or --zero-shot PRETRAINED_DIR)")
     if args.file is not None and args.variants:
         raise ConfigError("give variants on the command line or with --file, not both")
     from dmsweep.train.predict_proteins import is_protein_set_job
