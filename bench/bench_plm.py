@@ -8,7 +8,15 @@ as "after N epochs on a fraction of the training set", not as converged models).
 2. model `plm` (mean pooling, AdamW with warm-up) and `fc` (the published 3 x 100) through the
    real job path on `--train-fraction` of the training set, tune and test (stest) unchanged,
    `--max-epochs` each; prints test Spearman and Pearson, seconds per epoch and the plm's
-   fine-tuning tokens per second.
+   fine-tuning tokens per second; `plm-emb` is the frozen-embedding mode (`head: embedding`:
+   embeddings of the train, tune and test variants computed once into the cache, then only
+   the head trains, learning rate 1e-2);
+3. zero-shot: the masked-marginal log-likelihood ratio of the same pretrained model
+   (`dmsweep predict --zero-shot`, no training, no scores), Spearman on the same test
+   variants. A stop-codon variant has no zero-shot score, so a last column gives every
+   model's Spearman on the test variants without a stop. The pretrained model saw a few
+   hundred avGFP sequences: this measures the method on local weights, not ProtBERT;
+   the row `-mutations` (minus the number of mutations, no model) is the bar it must clear.
 
     .venv/bin/python bench/bench_plm.py --train-fraction 0.02 --max-epochs 3   # $DMSWEEP_DATA_DIR
 """
@@ -16,11 +24,13 @@ as "after N epochs on a fraction of the training set", not as converged models).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import time
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 from dmsweep.config import TrainConfig
 from dmsweep.data import load_dataset, make_split
@@ -28,6 +38,7 @@ from dmsweep.data.source import DataSource
 from dmsweep.data.variants import ALPHABET
 from dmsweep.train import RunOptions, run_trainings
 from dmsweep.train.pretrain import PretrainOptions, pretrain, summary
+from dmsweep.train.zero_shot import masked_marginals, stop_variants
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,16 +74,21 @@ def main(argv: list[str] | None = None) -> int:
                "batch_size": 32},
         "plm": {"model": "plm", "pretrained": str(model_dir.resolve()), "pooling": "mean",
                 "learning_rate": 1e-3, "batch_size": 32},
+        "plm-emb": {"model": "plm", "pretrained": str(model_dir.resolve()), "pooling": "mean",
+                    "head": "embedding", "learning_rate": 1e-2, "batch_size": 32},
     }  # fmt: skip
     options = RunOptions(output_root=args.output / "jobs", data_dir=args.data_dir,
                          threads=args.threads, verbose=True)  # fmt: skip
-    print(f"{'model':<6} {'test spearman':>14} {'test pearson':>13} {'s/epoch':>8}  notes")
+    test_rows = make_split(gfp, TrainConfig.from_flat(common).data).test
+    no_stop = {gfp.variants[i] for i in test_rows if not stop_variants(gfp.codes[[i]])[0]}
+    print(f"{'model':<10} {'test spearman':>14} {'test pearson':>13} {'s/epoch':>8} "
+          f"{'no-stop spearman':>17}  notes")  # fmt: skip
     for name, flat in configs.items():
         config = TrainConfig.from_flat({**flat, **common})
         started = time.perf_counter()
         (outcome,) = run_trainings([config], options=options)
         if not outcome.ok:
-            print(f"{name:<6} FAILED: {outcome.error}")
+            print(f"{name:<10} FAILED: {outcome.error}")
             continue
         metrics = json.loads((outcome.path / "metrics.json").read_text())
         test, n_train = metrics["splits"]["test"], metrics["splits"]["train"]["n"]
@@ -80,9 +96,38 @@ def main(argv: list[str] | None = None) -> int:
         note = f"{n_train} train variants, {test['n']} test, {time.perf_counter() - started:.0f} s"
         if name == "plm":
             note += f", fine-tuning {n_train * 239 / per_epoch:.0f} tokens/s (tune loss incl.)"
-        print(f"{name:<6} {test['spearman']:>14.3f} {test['pearson']:>13.3f} "
-              f"{per_epoch:>8.1f}  {note}", flush=True)  # fmt: skip
+        rho = _no_stop_spearman(outcome.path / "predictions.csv", no_stop)
+        print(f"{name:<10} {test['spearman']:>14.3f} {test['pearson']:>13.3f} "
+              f"{per_epoch:>8.1f} {rho:>17.3f}  {note}", flush=True)  # fmt: skip
+    _zero_shot_row(gfp, model_dir, test_rows)
     return 0
+
+
+def _zero_shot_row(gfp, model_dir: Path, test_rows: np.ndarray) -> None:
+    """Masked-marginal scores of the test variants: one table of L masked passes, then
+    lookups; Spearman on the variants without a stop (the others have no score)."""
+    started = time.perf_counter()
+    table = masked_marginals(model_dir, gfp.card.wild_type)
+    scores = table.score(gfp.codes[test_rows])
+    seconds = time.perf_counter() - started
+    kept = ~np.isnan(scores)
+    true = gfp.scores[test_rows][kept]
+    rho = stats.spearmanr(true, scores[kept]).statistic
+    note = (f"no training; {int(kept.sum())} of {len(test_rows)} test variants scored "
+            f"({int((~kept).sum())} with a stop), {table.window}-residue windows, "
+            f"{seconds:.1f} s")  # fmt: skip
+    print(f"{'zero-shot':<10} {'-':>14} {'-':>13} {'-':>8} {rho:>17.3f}  {note}", flush=True)
+    fewer = stats.spearmanr(true, -gfp.num_mutations[test_rows][kept]).statistic
+    print(f"{'-mutations':<10} {'-':>14} {'-':>13} {'-':>8} {fewer:>17.3f}  baseline: score = "
+          "minus the number of mutations, same variants", flush=True)  # fmt: skip
+
+
+def _no_stop_spearman(predictions: Path, no_stop: set[str]) -> float:
+    """A trained model's test Spearman on the variants the zero-shot scores (no stop)."""
+    with open(predictions, encoding="utf-8") as stream:
+        rows = [r for r in csv.DictReader(stream) if r["variant"] in no_stop]
+    true = [float(r["true_score"]) for r in rows]
+    return float(stats.spearmanr(true, [float(r["predicted_score"]) for r in rows]).statistic)
 
 
 if __name__ == "__main__":

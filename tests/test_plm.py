@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_pretrain import write_gfp_fasta
+from test_pretrain import pretrain_gfp
 
 from dmsweep._tf import keras
 from dmsweep.config import PLMParams, TrainConfig
@@ -20,7 +20,6 @@ from dmsweep.errors import ConfigError
 from dmsweep.models import ModelInputs, build_model, load_model, predict_scores, save_model
 from dmsweep.train.job import optimizer_for
 from dmsweep.train.jobs import RunOptions
-from dmsweep.train.pretrain import PretrainOptions, pretrain
 from dmsweep.train.trainer import run_trainings
 
 STOP = ALPHABET.index("*")
@@ -29,9 +28,7 @@ STOP = ALPHABET.index("*")
 @pytest.fixture(scope="module")
 def pretrained(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny BERT (2 x 32) pretrained for one epoch on 30 real avGFP sequences, 240 tokens."""
-    folder = tmp_path_factory.mktemp("plm")
-    fasta = write_gfp_fasta(data_dir, folder / "gfp.fasta", n=30)
-    return pretrain(PretrainOptions(fasta=fasta, output=folder / "tiny", max_length=240)).output
+    return pretrain_gfp(data_dir, tmp_path_factory.mktemp("plm"), 30, max_length=240)
 
 
 @pytest.fixture(scope="module")

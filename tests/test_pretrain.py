@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -32,6 +33,12 @@ def write_gfp_fasta(data_dir: Path, path: Path, n: int = CORPUS_SIZE, seed: int 
             sequence = "".join(ALPHABET[c] for c in dataset.codes[i]).split("*")[0]
             out.write(f">{dataset.variants[i] or 'wild_type'}\n{sequence}\n")
     return path
+
+
+def pretrain_gfp(data_dir: Path, folder: Path, n: int, **options: Any) -> Path:
+    """A tiny BERT pretrained on `n` real avGFP sequences (module fixtures of other tests)."""
+    fasta = write_gfp_fasta(data_dir, folder / "gfp.fasta", n=n)
+    return pretrain(PretrainOptions(fasta=fasta, output=folder / "tiny", **options)).output
 
 
 @pytest.fixture(scope="module")

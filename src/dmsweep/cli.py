@@ -115,7 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
             "Writes variant,predicted_score as CSV."
         ),
     )
-    predict.add_argument("job_folder", type=Path, metavar="JOB_FOLDER")
+    predict.add_argument(
+        "job_folder",
+        type=Path,
+        nargs="?",
+        metavar="JOB_FOLDER",
+        help="a finished job folder (not with --zero-shot: then every argument is a variant)",
+    )
     predict.add_argument(
         "variants",
         nargs="*",
@@ -137,6 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--attention",
         action="store_true",
         help="add per-residue attention scores (GCN with pooling: attention)",
+    )
+    predict.add_argument(
+        "--zero-shot",
+        type=Path,
+        metavar="PRETRAINED_DIR",
+        help="score without training: the masked-marginal log-likelihood ratio of a masked "
+        "language model (a Hugging Face directory) on --dataset's wild type; no variants "
+        "given: all of the dataset's",
+    )
+    predict.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="with --zero-shot: the variant dataset (a card name or a card file)",
     )
     predict.set_defaults(run=_predict)
     _pretrain_parser(commands)
@@ -520,6 +539,12 @@ def _predict(args: argparse.Namespace) -> int:
         write_predictions,
     )
 
+    if args.zero_shot is not None:
+        return _predict_zero_shot(args)
+    if args.dataset is not None:
+        raise ConfigError("--dataset: only with --zero-shot (a job folder knows its dataset)")
+    if args.job_folder is None:
+        raise ConfigError("give a JOB_FOLDER (or --zero-shot PRETRAINED_DIR)")
     if args.file is not None and args.variants:
         raise ConfigError("give variants on the command line or with --file, not both")
     from dmsweep.train.predict_proteins import is_protein_set_job
@@ -552,6 +577,31 @@ def _predict(args: argparse.Namespace) -> int:
             f"-o {args.output}: cannot write: {err.strerror or one_line(err)}"
         ) from None
     return EXIT_OK
+
+
+def _predict_zero_shot(args: argparse.Namespace) -> int:
+    """`predict --zero-shot DIR --dataset NAME [VARIANT ...]`: masked-marginal scores; the
+    provenance goes to OUT.provenance.json beside -o, else to stderr as one JSON line."""
+    from dmsweep.train.zero_shot import ZeroShotRequest, run_zero_shot
+
+    variants = [str(args.job_folder), *args.variants] if args.job_folder else args.variants
+    if args.attention:
+        raise ConfigError("--attention: not with --zero-shot (a gcn's attention pooling)")
+    if args.dataset is None:
+        raise ConfigError("--zero-shot: give --dataset NAME (the variants' wild type)")
+    if args.file is not None and variants:
+        raise ConfigError("give variants on the command line or with --file, not both")
+    if args.output is not None:
+        _check_output_file(args.output)
+    request = ZeroShotRequest(
+        pretrained=args.zero_shot,
+        dataset=args.dataset,
+        variants=variants,
+        file=args.file,
+        output=args.output,
+        data_dir=args.data_dir,
+    )
+    return run_zero_shot(request)
 
 
 def _predict_proteins(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ ENCODINGS: tuple[str, ...] = ("one_hot", "aa_index")
 GRAPH_KINDS: tuple[str, ...] = ("distance", "knn")
 POOLINGS: tuple[str, ...] = ("flatten", "attention")
 PLM_POOLINGS: tuple[str, ...] = ("cls", "mean")
+PLM_HEADS: tuple[str, ...] = ("finetune", "embedding")
 """How a protein language model's per-token states become one vector: the [CLS] state, or
 the mean over the residue tokens (docs/train.md)."""
 PRECISIONS: tuple[str, ...] = ("mixed_float16", "mixed_bfloat16")
@@ -182,10 +183,18 @@ class PLMParams:
     warmup_fraction: float = bounded(0.1, 0, 1, high_open=True)
     weight_decay: float = bounded(0.01, 0, 1)
     clip_norm: float = bounded(1.0, 0, 1e6, low_open=True)
+    head: str | None = None
+    """`embedding`: the frozen-embedding mode (the encoder is not trained; pooled embeddings
+    computed once per sequence and cached, then only the head trains). Unset (or `finetune`,
+    the same job): full fine-tuning, and the job ids of fine-tuning stay as they were."""
 
     def __post_init__(self) -> None:
         check_bounds(self)
         _check_choice("pooling", self.pooling, PLM_POOLINGS)
+        if self.head == "finetune":
+            object.__setattr__(self, "head", None)
+        if self.head is not None:
+            _check_choice("head", self.head, PLM_HEADS)
         if not self.pretrained.strip():
             raise ConfigError(
                 "pretrained: expected the path of a Hugging Face model directory with "

@@ -216,14 +216,7 @@ class _Job:
         codes, scores = data.dataset.codes, data.dataset.scores
         train, tune = data.split.train, data.split.tune
         batch = self.parallel.global_batch(self.config)
-        stopper = _BestEpoch(
-            patience=optim.patience,
-            min_delta=optim.min_delta,
-            max_epochs=optim.max_epochs,
-            history=self.history,
-            log=_stderr if self.verbose else _quiet,
-            label=self.folder.job_id,
-        )
+        stopper = self._stopper()
         model.fit(
             train_batches(codes[train], scores[train], batch, self.config.seed),
             epochs=optim.max_epochs,
@@ -234,6 +227,18 @@ class _Job:
         )
         stopper.restore(model)
         return stopper
+
+    def _stopper(self) -> _BestEpoch:
+        """Early stopping on the tune loss, logging into this job's history."""
+        optim = self.config.optim
+        return _BestEpoch(
+            patience=optim.patience,
+            min_delta=optim.min_delta,
+            max_epochs=optim.max_epochs,
+            history=self.history,
+            log=_stderr if self.verbose else _quiet,
+            label=self.folder.job_id,
+        )
 
     def _evaluate(self, model: keras.Model, data: _Data) -> tuple[dict[str, Any], np.ndarray]:
         codes, scores = data.dataset.codes, data.dataset.scores

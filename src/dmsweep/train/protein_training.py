@@ -24,7 +24,7 @@ from dmsweep.data.tasks import Task, check_protein_set_config
 from dmsweep.db.stream import CollectionSummary
 from dmsweep.jobfiles import DATASET_CARD, PREDICTIONS
 from dmsweep.models.proteins import build_protein_model, protein_loss, protein_probabilities
-from dmsweep.train.job import _BestEpoch, _Job, _quiet, _stderr, adam, seed_everything
+from dmsweep.train.job import _BestEpoch, _Job, adam, seed_everything
 from dmsweep.train.metrics import classification_metrics, regression_metrics
 from dmsweep.train.outputs import write_protein_predictions
 from dmsweep.train.parallel import Parallel
@@ -105,14 +105,7 @@ class ProteinJob(_Job):
             self.provenance["class_weights"] = dict(
                 zip(data.task.classes, weights.tolist(), strict=True)
             )
-        stopper = _BestEpoch(
-            patience=optim.patience,
-            min_delta=optim.min_delta,
-            max_epochs=optim.max_epochs,
-            history=self.history,
-            log=_stderr if self.verbose else _quiet,
-            label=self.folder.job_id,
-        )
+        stopper = self._stopper()
         model.fit(
             data.batches.dataset("train", seed=self.config.seed, class_weights=weights),
             epochs=optim.max_epochs,

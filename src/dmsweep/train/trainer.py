@@ -201,6 +201,10 @@ def train_one(
             from dmsweep.train.protein_training import ProteinJob
 
             job_class = ProteinJob
+        elif getattr(config.params, "head", None) == "embedding":  # plm, frozen encoder
+            from dmsweep.train.embeddings import EmbeddingJob
+
+            job_class = EmbeddingJob
         job = job_class(config, folder, cache, base, threads, options)
         error = job.run()
         if error is not None and is_valid_result(final, job_id):  # a failed --force retrain
