@@ -24,8 +24,9 @@ from dmsweep.core.gitinfo import git_commit
 from dmsweep.core.queuefile import QUEUE_VARS
 from dmsweep.core.results import is_valid_result
 from dmsweep.core.runfiles import RunPaths
-from dmsweep.core.runmanifest import EnvRef, RunManifest
+from dmsweep.core.runmanifest import DatabaseRef, EnvRef, RunManifest
 from dmsweep.data.source import DataSource
+from dmsweep.db.collection import CollectionInfo
 from dmsweep.errors import ConfigError, OutputError
 from dmsweep.run_builder.datafiles import gather, link_or_copy
 from dmsweep.run_builder.environments import JOB_IMPORTS, prepare_environment, upload_command
@@ -181,6 +182,7 @@ def _write(
         requirement_environments=(
             tuple("gpu" if c.gpu else "cpu" for c in classes) if gpu_env is not None else ()
         ),
+        database=_database_ref(planned.database),
     )
     context = _template_context(manifest)
     paths.submit_file.write_text(render("sweep.sub.j2", **context))
@@ -189,6 +191,15 @@ def _write(
     (paths / runfiles.README).write_text(render("README.md.j2", **context))
     paths.manifest.write_text(manifest.to_json())
     return (env,) if gpu_env is None else (env, gpu_env)
+
+
+def _database_ref(info: CollectionInfo | None) -> DatabaseRef | None:
+    """The manifest's record of the collection the jobs read (URI without secrets)."""
+    if info is None:
+        return None
+    return DatabaseRef(
+        db=info.db, collection=info.collection, documents=info.documents, checksum=info.checksum
+    )
 
 
 def template_files() -> dict[str, str]:
