@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from dmsweep.db.address import ENV_CREDENTIALS
+from dmsweep.core.dbaddress import ENV_CREDENTIALS
 from dmsweep.errors import ConfigError
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dmsweep
 from dmsweep.core import runfiles
@@ -26,7 +26,6 @@ from dmsweep.core.results import is_valid_result
 from dmsweep.core.runfiles import RunPaths
 from dmsweep.core.runmanifest import DatabaseRef, EnvRef, RunManifest
 from dmsweep.data.source import DataSource
-from dmsweep.db.collection import CollectionInfo
 from dmsweep.errors import ConfigError, OutputError
 from dmsweep.run_builder.datafiles import gather, link_or_copy
 from dmsweep.run_builder.environments import JOB_IMPORTS, prepare_environment, upload_command
@@ -34,6 +33,9 @@ from dmsweep.run_builder.expand import MAX_TRAININGS, PlannedBatch, PlannedTrain
 from dmsweep.run_builder.joblist import write_job_list
 from dmsweep.run_builder.plan import SweepPlan, plan_file
 from dmsweep.run_builder.render import render
+
+if TYPE_CHECKING:
+    from dmsweep.db.collection import CollectionInfo
 
 REUSED_BATCH = "reused"
 """jobs.csv batch_id of a training whose valid results were linked in from an earlier run."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dmsweep.config import (
     EXTRAPOLATION_SPLIT,
@@ -30,7 +30,6 @@ from dmsweep.config import (
 from dmsweep.data.card import DatasetCard, ProteinSetCard, looks_like_card_path
 from dmsweep.data.source import DataSource, unknown_split
 from dmsweep.data.tasks import LabelClasses, check_protein_set_config, protein_set_task
-from dmsweep.db.collection import CollectionInfo, describe_collection
 from dmsweep.errors import ConfigError, DataError
 from dmsweep.run_builder.estimate import Estimate, estimate
 from dmsweep.run_builder.expand import (
@@ -44,6 +43,9 @@ from dmsweep.run_builder.spec import SweepSpec, load_spec
 
 BUILD_TIMEOUT = 5.0
 """Seconds a build waits for a database server before it says it is unreachable."""
+if TYPE_CHECKING:
+    from dmsweep.db.collection import CollectionInfo
+
 PROTEIN_LENGTH = 500
 """The sequence length estimates assume for a protein set (SCL2205's median is 409)."""
 
@@ -132,6 +134,8 @@ def _plan_database(
 ) -> SweepPlan:
     """A sweep over a collection: read its count and checksum now (one line naming the
     server and the collection if it cannot be), check the models against its labels."""
+    from dmsweep.db.collection import describe_collection  # numpy: only for such a sweep
+
     try:
         info = describe_collection(dataset.db, dataset.collection, timeout=BUILD_TIMEOUT)
     except DataError as err:
