@@ -321,7 +321,7 @@ def test_preflight_runs_one_job_per_environment(tmp_path, data_dir, monkeypatch)
     assert [c["model"] for c in gpu_job.configs] == ["fc"] and (gpu_job.gpus, gpu_job.req) == (1, 1)
     submitted: list[int] = []
 
-    def submit(root, lines, preflight=False):
+    def submit(root, lines, preflight=False, credentials=None):
         submitted.append(lines[0].req)
         if len(submitted) == 1:  # only the first job leaves a report
             run.paths.preflight.mkdir(exist_ok=True)

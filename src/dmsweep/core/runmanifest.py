@@ -65,6 +65,17 @@ class EnvRef:
 
 
 @dataclass(frozen=True)
+class DatabaseRef:
+    """The collection a sweep over a database dataset reads, as the build saw it: jobs
+    connect to `db` (no secrets in it) and refuse content other than `checksum`."""
+
+    db: str
+    collection: str
+    documents: int
+    checksum: str
+
+
+@dataclass(frozen=True)
 class RunManifest:
     name: str
     created: str
@@ -103,6 +114,8 @@ class RunManifest:
     requirement_environments: tuple[str, ...] = ()
     """Per requirement class: "gpu" (its batches run in `gpu_environment`) or "cpu"; empty in
     run folders of earlier versions (every batch runs in `environment`)."""
+    database: DatabaseRef | None = None
+    """The collection of a database dataset (None: the data is in `data/`)."""
     format: int = FORMAT
 
     def environment_for(self, req: int) -> EnvRef:
@@ -151,10 +164,10 @@ def _value(value: Any, hint: Any, where: str) -> Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _value(value, inner, where)
-    if hint is EnvRef:
+    if hint in (EnvRef, DatabaseRef):
         if not isinstance(value, dict):
             raise DmsweepError(f"{where}: expected an object, got {value!r:.60}")
-        return _record(EnvRef, value, where)
+        return _record(hint, value, where)
     if origin is tuple:
         if not isinstance(value, list):
             raise DmsweepError(f"{where}: expected a list, got {value!r:.60}")

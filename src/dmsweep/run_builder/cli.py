@@ -2,9 +2,9 @@
 
     run_builder SPEC [-o RUNS_DIR] [--data-dir DIR] [--name NAME] [--reuse-results RUN]
                      [--max-trainings N] [--dry-run [--timings CSV] [--gpu-hour-cost X]]
-    run_builder submit RUN [--preflight | --no-preflight] [--force]
+    run_builder submit RUN [--preflight | --no-preflight] [--force] [--db-credentials FILE]
     run_builder status RUN [--watch] [--all]
-    run_builder resubmit RUN [--dry-run] [--requeue-idle]
+    run_builder resubmit RUN [--dry-run] [--requeue-idle] [--db-credentials FILE]
     run_builder run-local RUN [-j N]
 
 Building prints the new run folder's path as its last line (messages go to stderr). Errors a
@@ -17,6 +17,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dmsweep._cli import (
     EXIT_FAILED,
@@ -34,6 +35,9 @@ from dmsweep.run_builder.timings import (
     device_costs,
     read_timings,
 )
+
+if TYPE_CHECKING:
+    from dmsweep.run_builder.credentials import CredentialsFile
 
 COMMANDS = ("build", "submit", "status", "resubmit", "run-local")
 
@@ -115,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     group.add_argument("--no-preflight", dest="preflight", action="store_false")
     submit.add_argument("--force", action="store_true", help="submit again although submitted")
+    _credentials_option(submit)
     submit.set_defaults(run=_submit)
 
     status = commands.add_parser("status", help="done, running, idle, held, failed, missing")
@@ -132,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     resubmit.add_argument(
         "--requeue-idle", action="store_true", help="also replace jobs still idle in the queue"
     )
+    _credentials_option(resubmit)
     resubmit.set_defaults(run=_resubmit)
 
     local = commands.add_parser("run-local", help="run the jobs here, without a pool, N at a time")
@@ -193,11 +199,29 @@ def _dry_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _credentials_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db-credentials",
+        type=Path,
+        metavar="FILE",
+        help="a database credentials file (mode 0600) transferred with every job; never "
+        "written into the run folder or sweep.sub",
+    )
+
+
+def _credentials(args: argparse.Namespace) -> CredentialsFile | None:
+    from dmsweep.run_builder.credentials import check_credentials_file
+
+    return None if args.db_credentials is None else check_credentials_file(args.db_credentials)
+
+
 def _submit(args: argparse.Namespace) -> int:
     from dmsweep.run_builder.run import Run
     from dmsweep.run_builder.submit import submit_run
 
-    submit_run(Run.open(args.run_dir), preflight=args.preflight, force=args.force)
+    credentials = _credentials(args)
+    run = Run.open(args.run_dir)
+    submit_run(run, preflight=args.preflight, force=args.force, credentials=credentials)
     return EXIT_OK
 
 
@@ -219,7 +243,13 @@ def _resubmit(args: argparse.Namespace) -> int:
     from dmsweep.run_builder.resubmit import resubmit
     from dmsweep.run_builder.run import Run
 
-    resubmit(Run.open(args.run_dir), dry_run=args.dry_run, requeue_idle=args.requeue_idle)
+    credentials = _credentials(args)
+    resubmit(
+        Run.open(args.run_dir),
+        dry_run=args.dry_run,
+        requeue_idle=args.requeue_idle,
+        credentials=credentials,
+    )
     return EXIT_OK
 
 

@@ -21,6 +21,7 @@ from dmsweep.core.events import htcondor_bindings as _htcondor
 from dmsweep.core.queuefile import QueueLine
 from dmsweep.errors import SchedulerError
 from dmsweep.errors import one_line as _one_line
+from dmsweep.run_builder.credentials import CredentialsFile
 from dmsweep.run_builder.escaping import refuse_control, submit_text
 
 START_POOL_HINT = "start the personal pool with scripts/personal-condor.sh start"
@@ -75,9 +76,16 @@ def ping() -> None:
         ) from None
 
 
-def submit(run_dir: Path, lines: Sequence[QueueLine], *, preflight: bool = False) -> int:
+def submit(
+    run_dir: Path,
+    lines: Sequence[QueueLine],
+    *,
+    preflight: bool = False,
+    credentials: CredentialsFile | None = None,
+) -> int:
     """Submit one cluster: proc i runs lines[i], with the run folder's sweep.sub. Returns the
-    cluster id. `preflight` runs the wrapper with --preflight and brings back preflight/."""
+    cluster id. `preflight` runs the wrapper with --preflight and brings back preflight/;
+    `credentials` travels with every job (this description only, never sweep.sub)."""
     htcondor = _htcondor()
     paths = runfiles.RunPaths(run_dir)
     text = paths.submit_file.read_text()
@@ -96,6 +104,8 @@ def submit(run_dir: Path, lines: Sequence[QueueLine], *, preflight: bool = False
         for key in ("max_idle", "max_materialize"):  # one job: no throttles
             if key in description:
                 description[key] = ""  # keys cannot be deleted; empty means unset
+    if credentials is not None:
+        add_credentials(description, credentials)
     try:
         result = _schedd().submit(description, itemdata=iter([line.itemdata() for line in lines]))
     except SchedulerError:
@@ -103,6 +113,19 @@ def submit(run_dir: Path, lines: Sequence[QueueLine], *, preflight: bool = False
     except Exception as err:
         raise SchedulerError(f"submitting {run_dir.name} failed: {_one_line(err)}") from None
     return int(result.cluster())
+
+
+def add_credentials(description: Any, credentials: CredentialsFile) -> None:
+    """Transfer the credentials file with the job and name it in the job's environment."""
+    files = description.get("transfer_input_files") or ""
+    path = submit_text(refuse_control(str(credentials.path), "--db-credentials"))
+    description["transfer_input_files"] = f"{files}, {path}" if files else str(path)
+    variable = credentials.environment()
+    current = (description.get("environment") or "").strip()
+    if current.startswith('"') and current.endswith('"') and len(current) > 1:
+        description["environment"] = f'{current[:-1]} {variable}"'
+    else:
+        description["environment"] = f'"{variable}"'
 
 
 def queued_jobs(clusters: Sequence[int]) -> list[QueuedJob]:

@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from dmsweep.config import DRAWN_SPLITS, PLMParams, TrainConfig
+from dmsweep.config import DRAWN_SPLITS, DatabaseDataset, PLMParams, TrainConfig
 from dmsweep.core.files import sha256_of
 from dmsweep.data._files import fetch
 from dmsweep.data.card import CARD_FILE, ProteinSetCard
@@ -39,6 +39,8 @@ def needed_files(
     aa_index = False
     for config in configs:
         data = config.data
+        if isinstance(data.dataset, DatabaseDataset):
+            continue  # read from its server or file by the job, never copied
         named = splits.setdefault(data.dataset, set())
         if data.split not in DRAWN_SPLITS:
             named.add(data.split.strip("/"))

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dmsweep.config import TrainConfig, flat_keys
+from dmsweep.config import DatabaseDataset, TrainConfig, flat_keys
 from dmsweep.errors import ConfigError
 from dmsweep.run_builder._spec_values import DEFAULTS
 from dmsweep.run_builder.spec import Axis, Block, Resources, SweepSpec
@@ -45,12 +45,16 @@ class PlannedBatch:
 
 
 def expand(
-    spec: SweepSpec, *, dataset: str | None = None, max_trainings: int = MAX_TRAININGS
+    spec: SweepSpec,
+    *,
+    dataset: str | DatabaseDataset | None = None,
+    max_trainings: int = MAX_TRAININGS,
 ) -> list[PlannedTraining]:
     """Every training of the spec, in a stable order, identical configs collapsed to one.
 
     `dataset` is what the configs name (default: the spec's `dataset:` as written; the plan
-    passes the card's name so that jobs read the run folder's copy of the card).
+    passes the card's name so that jobs read the run folder's copy of the card, or a
+    collection with the checksum read at build time).
     Raises ConfigError("<file>: <key path>: <problem>") for a combination that is not a valid
     TrainConfig, for a `when:` condition that never holds, for more than `max_trainings`
     combinations (before building them) and for a spec that yields no trainings.
@@ -130,7 +134,7 @@ def _block_combos(
     spec: SweepSpec,
     block: Block,
     shared_points: tuple[dict[str, Any], ...],
-    dataset: str,
+    dataset: str | DatabaseDataset,
     applied: set[int],
     room: tuple[int, int],
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:

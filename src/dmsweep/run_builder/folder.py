@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dmsweep
 from dmsweep.core import runfiles
@@ -24,7 +24,7 @@ from dmsweep.core.gitinfo import git_commit
 from dmsweep.core.queuefile import QUEUE_VARS
 from dmsweep.core.results import is_valid_result
 from dmsweep.core.runfiles import RunPaths
-from dmsweep.core.runmanifest import EnvRef, RunManifest
+from dmsweep.core.runmanifest import DatabaseRef, EnvRef, RunManifest
 from dmsweep.data.source import DataSource
 from dmsweep.errors import ConfigError, OutputError
 from dmsweep.run_builder.datafiles import gather, link_or_copy
@@ -33,6 +33,9 @@ from dmsweep.run_builder.expand import MAX_TRAININGS, PlannedBatch, PlannedTrain
 from dmsweep.run_builder.joblist import write_job_list
 from dmsweep.run_builder.plan import SweepPlan, plan_file
 from dmsweep.run_builder.render import render
+
+if TYPE_CHECKING:
+    from dmsweep.db.collection import CollectionInfo
 
 REUSED_BATCH = "reused"
 """jobs.csv batch_id of a training whose valid results were linked in from an earlier run."""
@@ -181,6 +184,7 @@ def _write(
         requirement_environments=(
             tuple("gpu" if c.gpu else "cpu" for c in classes) if gpu_env is not None else ()
         ),
+        database=_database_ref(planned.database),
     )
     context = _template_context(manifest)
     paths.submit_file.write_text(render("sweep.sub.j2", **context))
@@ -189,6 +193,15 @@ def _write(
     (paths / runfiles.README).write_text(render("README.md.j2", **context))
     paths.manifest.write_text(manifest.to_json())
     return (env,) if gpu_env is None else (env, gpu_env)
+
+
+def _database_ref(info: CollectionInfo | None) -> DatabaseRef | None:
+    """The manifest's record of the collection the jobs read (URI without secrets)."""
+    if info is None:
+        return None
+    return DatabaseRef(
+        db=info.db, collection=info.collection, documents=info.documents, checksum=info.checksum
+    )
 
 
 def template_files() -> dict[str, str]:

@@ -7,6 +7,9 @@ split names, the kernel sizes and kNN `k` the wild type's length allows, and tha
 extrapolation split's `max_train_mutations` leaves train, tune and test variants. A dataset named by
 card *path* is planned under its card's name, with the card registered in the plan's
 DataSource, so that jobs read the run folder's own copy of the card (`data/<name>/`).
+A dataset `{db: URI, collection: NAME}` is read at plan time: its document count and
+content checksum go into every training's config (the job id depends on them) and the run
+manifest; the jobs connect to that server themselves.
 """
 
 from __future__ import annotations
@@ -14,18 +17,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dmsweep.config import (
     EXTRAPOLATION_SPLIT,
     RANDOM_SPLIT,
+    DatabaseDataset,
     DataConfig,
     TrainConfig,
     check_sequence_length,
 )
 from dmsweep.data.card import DatasetCard, ProteinSetCard, looks_like_card_path
 from dmsweep.data.source import DataSource, unknown_split
-from dmsweep.data.tasks import check_protein_set_config, protein_set_task
+from dmsweep.data.tasks import LabelClasses, check_protein_set_config, protein_set_task
 from dmsweep.errors import ConfigError, DataError
 from dmsweep.run_builder.estimate import Estimate, estimate
 from dmsweep.run_builder.expand import (
@@ -37,6 +41,11 @@ from dmsweep.run_builder.expand import (
 )
 from dmsweep.run_builder.spec import SweepSpec, load_spec
 
+BUILD_TIMEOUT = 5.0
+"""Seconds a build waits for a database server before it says it is unreachable."""
+if TYPE_CHECKING:
+    from dmsweep.db.collection import CollectionInfo
+
 PROTEIN_LENGTH = 500
 """The sequence length estimates assume for a protein set (SCL2205's median is 409)."""
 
@@ -47,20 +56,23 @@ class SweepPlan:
 
     spec: SweepSpec
     data: DataSource
-    card: DatasetCard | ProteinSetCard
+    card: DatasetCard | ProteinSetCard | None
+    """None for a database dataset (see `database`)."""
     trainings: tuple[PlannedTraining, ...]
     """Every training of the spec, reused ones included, in the spec's order."""
     batches: tuple[PlannedBatch, ...]
     """The HTCondor jobs of the trainings still to run (not `reused`)."""
     reused: Mapping[str, Path] = field(default_factory=dict)
     """job_id -> a valid result folder of an earlier run, linked in instead of queued."""
+    database: CollectionInfo | None = None
+    """The collection of a database dataset, as read at plan time."""
 
     @property
     def queued(self) -> list[PlannedTraining]:
         return [t for t in self.trainings if t.job_id not in self.reused]
 
     def estimate(self) -> Estimate:
-        if isinstance(self.card, ProteinSetCard):
+        if self.card is None or isinstance(self.card, ProteinSetCard):
             return estimate(self.queued, self.batches, sequence_length=PROTEIN_LENGTH)
         return estimate(self.queued, self.batches, sequence_length=len(self.card.wild_type))
 
@@ -79,17 +91,35 @@ class SweepPlan:
 
     def summary(self) -> list[str]:
         """What `run_builder SPEC --dry-run` prints: counts per model type and the estimate."""
-        return [f"{self.spec.name}: {self.spec.path}", *self.estimate().lines()]
+        return [
+            f"{self.spec.name}: {self.spec.path}",
+            *self.database_lines(),
+            *self.estimate().lines(),
+        ]
+
+    def database_lines(self) -> list[str]:
+        """Which server (or file) the jobs will read, and the content they were queued for."""
+        info = self.database
+        if info is None:
+            return []
+        where = "the jobs connect to the server" if info.kind == "mongodb" else "a local file"
+        return [
+            f"database: {info.db} ({where}), collection {info.collection!r}: "
+            f"{info.documents:,} documents, checksum {info.checksum}"
+        ]
 
 
 def plan(spec: SweepSpec, *, data: DataSource, max_trainings: int = MAX_TRAININGS) -> SweepPlan:
     """Check the spec against its dataset and expand it; ConfigError names file and key."""
+    if isinstance(spec.dataset, DatabaseDataset):
+        return _plan_database(spec, spec.dataset, data=data, max_trainings=max_trainings)
     card = _card(spec, data)
     if card.folder is not None:
         data = data.with_card(card)
     trainings = expand(spec, dataset=card.name, max_trainings=max_trainings)
     if isinstance(card, ProteinSetCard):
-        _check_protein_set(spec, trainings, card)
+        labels = {s.name: s.classes for s in card.labels}
+        _check_protein_set(spec, trainings, labels, name=card.name)
     else:
         _check_splits(spec, data.split_names(card) if card.splits else (), card)
         _check_lengths(spec, trainings, card)
@@ -97,6 +127,25 @@ def plan(spec: SweepSpec, *, data: DataSource, max_trainings: int = MAX_TRAINING
     _check_extrapolation(spec, trainings, data, card)
     batches = plan_batches(trainings, spec.trainings_per_job_by_model)
     return SweepPlan(spec, data, card, tuple(trainings), tuple(batches))
+
+
+def _plan_database(
+    spec: SweepSpec, dataset: DatabaseDataset, *, data: DataSource, max_trainings: int
+) -> SweepPlan:
+    """A sweep over a collection: read its count and checksum now (one line naming the
+    server and the collection if it cannot be), check the models against its labels."""
+    from dmsweep.db.collection import describe_collection  # numpy: only for such a sweep
+
+    try:
+        info = describe_collection(dataset.db, dataset.collection, timeout=BUILD_TIMEOUT)
+    except DataError as err:
+        raise ConfigError(f"{spec.path}: dataset: {err}") from None
+    queued = DatabaseDataset(dataset.db, dataset.collection, checksum=info.checksum)
+    trainings = expand(spec, dataset=queued, max_trainings=max_trainings)
+    _check_protein_set(spec, trainings, info.labels, name=info.collection)
+    _check_precision(spec, trainings)
+    batches = plan_batches(trainings, spec.trainings_per_job_by_model)
+    return SweepPlan(spec, data, None, tuple(trainings), tuple(batches), database=info)
 
 
 def plan_file(
@@ -117,15 +166,14 @@ def _card(spec: SweepSpec, data: DataSource) -> DatasetCard | ProteinSetCard:
 
 
 def _check_protein_set(
-    spec: SweepSpec, trainings: Sequence[PlannedTraining], card: ProteinSetCard
+    spec: SweepSpec, trainings: Sequence[PlannedTraining], labels: LabelClasses, *, name: str
 ) -> None:
     """Every training fits the protein set: a label to predict, a model type that takes
     proteins of different lengths, the set's own split (docs/train.md)."""
-    labels = {s.name: s.classes for s in card.labels}
     for training in trainings:
         config = training.config
         where = f"{spec.path}: models.{config.model}"
-        task = protein_set_task(labels, config.data.label, where=f"{where} (dataset {card.name!r})")
+        task = protein_set_task(labels, config.data.label, where=f"{where} (dataset {name!r})")
         check_protein_set_config(config, task, where=where)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from dmsweep.core.queuefile import QueueLine
 from dmsweep.core.submissions import Submission, read_submissions, record_submission
 from dmsweep.run_builder import condor
+from dmsweep.run_builder.credentials import CredentialsFile
 from dmsweep.run_builder.run import Run
 
 GROWTH = 2.0
@@ -98,6 +99,7 @@ def resubmit(
     *,
     dry_run: bool = False,
     requeue_idle: bool = False,
+    credentials: CredentialsFile | None = None,
     log: Callable[[str], None] = print,
 ) -> ResubmitPlan:
     clusters = [s.cluster for s in read_submissions(run.paths)]
@@ -121,7 +123,7 @@ def resubmit(
         return plan
     condor.remove(list(plan.remove), reason="dmsweep resubmit: replaced by a new job")
     if plan.lines:
-        cluster = condor.submit(run.paths.root, plan.lines)
+        cluster = condor.submit(run.paths.root, plan.lines, credentials=credentials)
         record_submission(run.paths, Submission.of(cluster, "resubmit", plan.lines))
         log(f"submitted cluster {cluster}")
     return plan

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dmsweep.config import MODEL_TYPES, all_flat_keys, closest_key, flat_keys
+from dmsweep.config import MODEL_TYPES, DatabaseDataset, all_flat_keys, closest_key, flat_keys
 from dmsweep.errors import ConfigError
 from dmsweep.run_builder._spec_values import (
     DEFAULTS,
@@ -213,8 +213,9 @@ class SweepSpec:
     preflight: bool
     seed: int
     """The sampling seed of the spec-level `samples` (else of the first block's; 0 if none)."""
-    dataset: str = "avgfp"
-    """As written: a dataset name or a card path (relative to the spec's folder)."""
+    dataset: str | DatabaseDataset = "avgfp"
+    """As written: a dataset name or a card path (relative to the spec's folder), or a
+    collection `{db: URI, collection: NAME}` (its checksum is read when the plan is made)."""
     description: str = ""
     fixed: Mapping[str, Any] = field(default_factory=dict)
     axes: tuple[Axis, ...] = ()
@@ -349,7 +350,7 @@ class _Parser:
         description = raw.get("description") or ""
         if not isinstance(description, str):
             raise SpecError("description", f"expected text, got {describe(description)}")
-        dataset = _str(raw["dataset"], "dataset")
+        dataset = self._dataset(raw["dataset"])
 
         self.models = self._model_names(raw["models"])
         fixed, axes, samples = self._level(raw, "", None)
@@ -390,6 +391,20 @@ class _Parser:
             raw=raw,
             trainings_per_job_by_model=per_job,
         )
+
+    def _dataset(self, value: Any) -> str | DatabaseDataset:
+        """A name or card path, or a `{db, collection}` mapping: the build reads the
+        collection's checksum itself, so a spec never names one."""
+        if not isinstance(value, dict):
+            return _str(value, "dataset")
+        if "checksum" in value:
+            raise SpecError(
+                "dataset.checksum", "not in a spec: the build reads the collection's checksum"
+            )
+        try:
+            return DatabaseDataset.from_mapping(value)
+        except ConfigError as err:
+            raise SpecError("dataset", str(err).removeprefix("dataset: ")) from None
 
     def _per_job(self, value: Any) -> dict[str, int]:
         if not isinstance(value, dict):

@@ -15,6 +15,7 @@ from dmsweep.core.runfiles import PREFLIGHT_REPORT
 from dmsweep.core.submissions import Submission, read_submissions, record_submission
 from dmsweep.errors import SchedulerError
 from dmsweep.run_builder import condor
+from dmsweep.run_builder.credentials import CredentialsFile
 from dmsweep.run_builder.run import Run
 
 PREFLIGHT_TIMEOUT_S = 3600.0
@@ -26,10 +27,12 @@ def submit_run(
     preflight: bool | None = None,
     force: bool = False,
     preflight_timeout_s: float = PREFLIGHT_TIMEOUT_S,
+    credentials: CredentialsFile | None = None,
     log: Callable[[str], None] = print,
 ) -> Submission | None:
     """Submit every queue line as one cluster; `preflight` None follows the spec. None when
-    nothing is queued (every training was reused from earlier runs)."""
+    nothing is queued (every training was reused from earlier runs). `credentials` (a
+    database login) travels with every job, preflight included."""
     earlier = [s for s in read_submissions(run.paths) if s.kind == "sweep"]
     if earlier and not force:
         raise SchedulerError(
@@ -40,9 +43,9 @@ def submit_run(
         log(f"{run.name}: nothing queued (every training has results already)")
         return None
     if preflight if preflight is not None else run.manifest.preflight:
-        run_preflight(run, timeout_s=preflight_timeout_s, log=log)
+        run_preflight(run, timeout_s=preflight_timeout_s, credentials=credentials, log=log)
     lines = run.queue
-    cluster = condor.submit(run.paths.root, lines)
+    cluster = condor.submit(run.paths.root, lines, credentials=credentials)
     submission = Submission.of(cluster, "sweep", lines)
     record_submission(run.paths, submission)
     trainings = sum(len(line.configs) for line in lines)
@@ -50,19 +53,30 @@ def submit_run(
     return submission
 
 
-def run_preflight(run: Run, *, timeout_s: float, log: Callable[[str], None] = print) -> None:
+def run_preflight(
+    run: Run,
+    *,
+    timeout_s: float,
+    credentials: CredentialsFile | None = None,
+    log: Callable[[str], None] = print,
+) -> None:
     """Submit the preflight job(s), one per environment, one after another; SchedulerError
     (with its stderr) at the first that fails."""
     for line in run.preflight_lines():
-        _preflight_job(run, line, timeout_s=timeout_s, log=log)
+        _preflight_job(run, line, timeout_s=timeout_s, credentials=credentials, log=log)
 
 
 def _preflight_job(
-    run: Run, line: QueueLine, *, timeout_s: float, log: Callable[[str], None]
+    run: Run,
+    line: QueueLine,
+    *,
+    timeout_s: float,
+    credentials: CredentialsFile | None,
+    log: Callable[[str], None],
 ) -> None:
     report = run.paths.preflight / PREFLIGHT_REPORT
     report.unlink(missing_ok=True)  # an earlier job's report must not pass this one
-    cluster = condor.submit(run.paths.root, [line], preflight=True)
+    cluster = condor.submit(run.paths.root, [line], preflight=True, credentials=credentials)
     record_submission(run.paths, Submission.of(cluster, "preflight", [line]))
     log(f"preflight job {cluster}.0 submitted ({len(line.configs)} trainings, one epoch each)")
     event = condor.wait_for(run.paths.events_log, cluster, timeout_s=timeout_s)
