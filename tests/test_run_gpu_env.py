@@ -157,7 +157,7 @@ def test_cpu_and_cuda_tarballs_each_job_transfers_its_own(tmp_path, data_dir, mo
 
 @pytest.mark.parametrize(
     ("choice", "code", "message"),
-    [("gpu", 3, "python3.11-cuda-"), ("cpu", 3, "is not in the scratch"), ("tpu", 2, "cpu or gpu")],
+    [("gpu", 3, "-cuda-"), ("cpu", 3, "is not in the scratch"), ("tpu", 2, "cpu or gpu")],
 )
 def test_the_wrapper_unpacks_the_environment_its_job_was_given(
     tmp_path, data_dir, monkeypatch, choice, code, message
