@@ -139,6 +139,14 @@ def resolve_credentials(
     return Credentials(username=user, password=password)
 
 
+def shared_with_others(path: Path, mode: int) -> str | None:
+    """Why a credentials file with this mode is refused (group or others may use it), else
+    None: the one rule `dmsweep db` and `run_builder submit --db-credentials` apply."""
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return f"readable by others (mode {stat.filemode(mode)}): chmod 600 {path}"
+    return None
+
+
 def read_credentials_file(path: Path, *, default_user: str | None = None) -> Credentials:
     """`username:` and `password:` from a YAML file that only its owner can read."""
     try:
@@ -146,11 +154,9 @@ def read_credentials_file(path: Path, *, default_user: str | None = None) -> Cre
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise DatabaseError(f"{path}: cannot read the credentials file: {err.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise DatabaseError(
-            f"{path}: the credentials file is readable by others (mode {stat.filemode(mode)}): "
-            f"chmod 600 {path}"
-        )
+    problem = shared_with_others(path, mode)
+    if problem:
+        raise DatabaseError(f"{path}: the credentials file is {problem}")
     try:
         raw = strict_yaml(text)
     except ValueError:

@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from dmsweep.core.dbaddress import ENV_CREDENTIALS
+from dmsweep.core.dbaddress import ENV_CREDENTIALS, shared_with_others
 from dmsweep.errors import ConfigError
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
@@ -46,10 +46,9 @@ def check_credentials_file(path: Path) -> CredentialsFile:
         raise ConfigError(f"{where}: cannot read the credentials file: {err.strerror}") from None
     if not stat.S_ISREG(info.st_mode):
         raise ConfigError(f"{where}: expected a file")
-    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(
-            f"{where}: readable by others (mode {stat.filemode(info.st_mode)}): chmod 600 {path}"
-        )
+    problem = shared_with_others(path, info.st_mode)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
     if not SAFE_NAME.fullmatch(path.name):
         raise ConfigError(f"{where}: name it with letters, digits, '.', '_' and '-' only")
     return CredentialsFile(path.resolve())
