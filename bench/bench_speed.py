@@ -55,13 +55,8 @@ from dmsweep.config import (
 from dmsweep.data import encoding_table, load_dataset, make_split, residue_graph
 from dmsweep.models import EncodedGraphConv, ModelInputs, SharedGraphConv, build_model
 from dmsweep.train.devices import check_devices
-from dmsweep.train.trainer import (
-    EVAL_BATCH_SIZE,
-    STEPS_PER_EXECUTION,
-    adam,
-    configure_threads,
-    train_batches,
-)
+from dmsweep.train.job import EVAL_BATCH_SIZE, STEPS_PER_EXECUTION, adam, train_batches
+from dmsweep.train.trainer import configure_threads
 
 PUBLISHED = {
     # name: (params, batch size, learning rate) - data/avgfp/README.md

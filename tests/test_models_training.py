@@ -9,7 +9,7 @@ from dmsweep._tf import tf
 from dmsweep.config import CNNParams, FCParams, GCNParams, LinearParams
 from dmsweep.data import encoding_table, load_dataset, residue_graph
 from dmsweep.models import MODEL_BUILDERS, ModelInputs, build_model
-from dmsweep.train.trainer import seed_everything
+from dmsweep.train.job import seed_everything
 
 PARAMS = [
     LinearParams(),

@@ -24,19 +24,7 @@ from dmsweep.data import Dataset, Split, encoding_table, load_dataset, make_spli
 from dmsweep.data.pretrained import PretrainedDir, check_pretrained
 from dmsweep.data.source import DataSource
 from dmsweep.errors import DataError, JobFolderError, TrainingError
-from dmsweep.train.job import (  # re-exported: bench/ and tests import them from here
-    EVAL_BATCH_SIZE,
-    PARTS,
-    STEPS_PER_EXECUTION,
-    _BestEpoch,
-    _Job,
-    _quiet,
-    _stderr,
-    adam,
-    peak_memory_mb,
-    seed_everything,
-    train_batches,
-)
+from dmsweep.train.job import _Job, _stderr
 from dmsweep.train.jobs import JobOutcome, RunOptions
 from dmsweep.train.outputs import JobFolder, one_line
 from dmsweep.train.provenance import available_cpus, base_provenance, granted_threads
@@ -218,22 +206,3 @@ def train_one(
     return JobOutcome(
         job_id=job_id, path=path, ok=error is None, error=error, data_error=data_error
     )
-
-
-__all__ = [
-    "EVAL_BATCH_SIZE",
-    "PARTS",
-    "STEPS_PER_EXECUTION",
-    "DataCache",
-    "_BestEpoch",
-    "_Job",
-    "_quiet",
-    "_stderr",
-    "adam",
-    "configure_threads",
-    "peak_memory_mb",
-    "run_trainings",
-    "seed_everything",
-    "train_batches",
-    "train_one",
-]
