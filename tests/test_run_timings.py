@@ -104,6 +104,7 @@ def test_dry_run_says_which_request_is_cheaper(timings_csv, spec, data_dir, caps
     assert main(args) == 0
     out = capsys.readouterr().out
     assert f"measured speed: {timings_csv} (5 trainings)" in out
+    assert "  3 rows left out (not ok, no cpu/gpu device" in out
     assert re.search(r"^fc\s+gpu(\s+[\d.]+){4} GPU-hours$", out, flags=re.M)
     assert "fc: the gpu request is cheaper" in out  # 20x faster, at 10 core-hours per GPU-hour
     assert main([*args, "--gpu-hour-cost", "40"]) == 0

@@ -174,6 +174,11 @@ def cost_lines(timings: Timings, costs: Sequence[DeviceCost], gpu_hour_cost: flo
     device kinds, which request is cheaper at `gpu_hour_cost` core-hours per GPU-hour."""
     measured = sum(s.trainings for s in timings.speeds.values())
     lines = [f"measured speed: {timings.source} ({measured:,} trainings)"]
+    if timings.skipped:
+        lines.append(
+            f"  {timings.skipped:,} rows left out (not ok, no cpu/gpu device, or no positive "
+            "seconds_per_epoch)"
+        )
     if not costs:
         return [*lines, "  no measurement of this plan's model types"]
     lines.append(
