@@ -503,3 +503,49 @@ def test_training_streams_from_the_real_server(mongo_server, tmp_path, data_dir)
         assert a["n"] == b["n"] and a["log_loss"] == pytest.approx(b["log_loss"], abs=1e-4)
     provenance = json.loads((folders[0] / "provenance.json").read_text())
     assert provenance["protein_set"]["db"].startswith("mongodb://127.0.0.1")
+
+
+@pytest.mark.slow
+def test_a_bad_record_met_while_training_is_a_data_error(tmp_path, data_dir):
+    """A record without coordinates, found by the tf.data generator during fit: exit 2 and an
+    error.json naming the record (TensorFlow's wrapper would make it a crash, exit 1)."""
+    from dmsweep.cli import main
+
+    db = tmp_path / "bad.db"
+    store = open_store(str(db))
+    records = [
+        ProteinRecord(
+            id=record.id,
+            sequence=record.sequence,
+            labels={"size": "long" if len(record.sequence) > 200 else "short"},
+            ca=None if i == 1 else record.ca,
+            cb=None if i == 1 else record.cb,
+            split=("train", "train", "tune", "train", "test")[i],
+        )
+        for i, record in enumerate(open_protein_source(str(data_dir / "structures")))
+    ]
+    ingest_records(store, "bad", records)
+    store.put_meta("bad", META_INGEST, {"labels": {"size": ["short", "long"]}})
+    store.close()
+    config = {
+        "model": "gcn",
+        "graph": "knn",
+        "k": 4,
+        "pooling": "attention",
+        "layers": 1,
+        "filters": 4,
+        "dense_units": 4,
+        "encoding": "one_hot",
+        "batch_size": 8,
+        "max_epochs": 1,
+        "dataset": {"db": f"sqlite://{db}", "collection": "bad"},
+    }
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    out = tmp_path / "results"
+    args = ["train", "--config", str(path), "-o", str(out), "--data-dir", str(data_dir), "--quiet"]
+    assert main(args) == 2
+    (folder,) = [p for p in out.iterdir() if not p.name.startswith(".")]
+    error = json.loads((folder / "error.json").read_text())
+    assert error["type"] == "DataError"
+    assert f"record {records[1].id!r}" in error["message"]

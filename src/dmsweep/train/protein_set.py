@@ -14,6 +14,7 @@ O(batch + buffer) whatever the collection's size.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ from dmsweep.db.stream import (
     stream_records,
     summarise_collection,
 )
-from dmsweep.errors import DataError
+from dmsweep.errors import DataError, DmsweepError
 
 
 @dataclass
@@ -154,6 +155,8 @@ class Batches:
     graph: GraphSpec | None
     max_length: int | None
     batch_size: int
+    failures: list[DmsweepError] = field(default_factory=list, compare=False, repr=False)
+    """Errors raised inside `dataset`'s generator, which TensorFlow hands on as an OpError."""
 
     def arrays(
         self,
@@ -199,17 +202,32 @@ class Batches:
         def generate() -> Iterator[tuple[Any, ...]]:
             epoch = epochs[0]
             epochs[0] += 1
-            for _, inputs, targets in self.arrays(split, seed=seed, epoch=epoch):
-                if class_weights is None:
-                    yield inputs, targets
-                else:
-                    yield inputs, targets, class_weights[targets]
+            try:
+                for _, inputs, targets in self.arrays(split, seed=seed, epoch=epoch):
+                    if class_weights is None:
+                        yield inputs, targets
+                    else:
+                        yield inputs, targets, class_weights[targets]
+            except DmsweepError as error:
+                self.failures.append(error)
+                raise
 
         signature: tuple[Any, ...] = (self.input_signature(), self._target_signature())
         if class_weights is not None:
             signature = (*signature, tf.TensorSpec((None,), tf.float32))
         data = tf.data.Dataset.from_generator(generate, output_signature=signature)
         return data.prefetch(prefetch)
+
+    @contextmanager
+    def surfacing_errors(self) -> Iterator[None]:
+        """Re-raise a data error of the generator as itself, not as TensorFlow's wrapper, so
+        a bad record fails the job as a data error (exit 2, its own one-line message)."""
+        try:
+            yield
+        except tf.errors.OpError:
+            if self.failures:
+                raise self.failures[0] from None
+            raise
 
     def input_signature(self) -> dict[str, tf.TensorSpec]:
         spec = {"codes": tf.TensorSpec((None, None), tf.int8)}

@@ -106,13 +106,14 @@ class ProteinJob(_Job):
                 zip(data.task.classes, weights.tolist(), strict=True)
             )
         stopper = self._stopper()
-        model.fit(
-            data.batches.dataset("train", seed=self.config.seed, class_weights=weights),
-            epochs=optim.max_epochs,
-            validation_data=data.batches.dataset("tune"),
-            callbacks=[stopper],
-            verbose=0,
-        )
+        with data.batches.surfacing_errors():
+            model.fit(
+                data.batches.dataset("train", seed=self.config.seed, class_weights=weights),
+                epochs=optim.max_epochs,
+                validation_data=data.batches.dataset("tune"),
+                callbacks=[stopper],
+                verbose=0,
+            )
         stopper.restore(model)
         return stopper
 
