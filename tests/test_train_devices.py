@@ -133,3 +133,16 @@ def test_mixed_precision_on_the_cpu_fails_at_once_saying_why(tmp_path: Path) -> 
     error = json.loads((_only_job(tmp_path) / ERROR).read_text())
     assert error["phase"] == "devices"
     assert error["message"].startswith("precision mixed_bfloat16 needs a GPU, and this training")
+
+
+def test_device_label_counts_the_gpus_of_a_data_parallel_training():
+    """The job id names the config, not the devices: the aggregate's device column tells a
+    training on two GPUs (twice the global batch) from one on a single GPU."""
+    from dmsweep.train.devices import DeviceRecord, GPUInfo
+
+    a100 = GPUInfo(name="NVIDIA A100", compute_capability="8.0")
+    one = DeviceRecord(kind="gpu", cpu="AMD EPYC", threads=8, gpus=(a100,), gpus_requested=1)
+    two = DeviceRecord(kind="gpu", cpu="AMD EPYC", threads=8, gpus=(a100, a100), gpus_requested=2)
+    cpu = DeviceRecord(kind="cpu", cpu="AMD EPYC", threads=8)
+    assert (one.label, two.label, cpu.label) == ("NVIDIA A100", "NVIDIA A100 x2", "AMD EPYC")
+    assert two.to_json()["label"] == "NVIDIA A100 x2"

@@ -49,8 +49,12 @@ class DeviceRecord:
 
     @property
     def label(self) -> str:
-        """One short name for a table column: the GPU's name, else the CPU's."""
-        return self.gpus[0].name if self.kind == "gpu" else self.cpu
+        """One short name for a table column: the GPU's name (with the count where several
+        trained it data-parallel, whose global batch is larger), else the CPU's."""
+        if self.kind != "gpu":
+            return self.cpu
+        count = f" x{len(self.gpus)}" if len(self.gpus) > 1 else ""
+        return f"{self.gpus[0].name}{count}"
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
