@@ -21,7 +21,7 @@ from dmsweep.aggregate.design import (
     configuration_key,
     replicate_columns,
     swept_by_model,
-    with_split_columns,
+    valid_rows,
 )
 
 TEST_PREFIX = "test_"
@@ -45,12 +45,12 @@ def replicate_table(summary: pd.DataFrame, param_keys: Iterable[str]) -> Replica
     axes are those swept for some model type (constants stay in summary.csv).
     """
     param_keys = list(param_keys)
-    df = with_split_columns(summary[summary["status"].eq("ok")]) if len(summary) else summary
     metrics = tuple(
         c
         for c in summary.columns
         if c.startswith(TEST_PREFIX) and c not in param_keys and _numeric(summary[c])
     )
+    df = valid_rows(summary, [*param_keys, *metrics]) if len(summary) else summary
     if df.empty:
         columns = ["model", "n", "replicates", *_stat_columns(metrics)]
         return ReplicateTable(pd.DataFrame(columns=columns), metrics, ())
