@@ -524,11 +524,11 @@ def _headers(dist: metadata.Distribution) -> dict[str, list[str]]:
 
 def _parse_headers(text: str) -> dict[str, list[str]]:
     """RFC 822 header fields (name -> values in order) up to the first empty line; a line
-    starting with whitespace continues the field before it."""
+    starting with whitespace continues the field before it (a line of only whitespace too)."""
     fields: dict[str, list[str]] = {}
     last: list[str] | None = None
     for line in text.splitlines():
-        if not line.strip():
+        if not line:  # a line of only spaces continues a field (as the email parser reads it)
             break
         if line[0] in " \t":
             if last:
