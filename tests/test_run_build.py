@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import io
 import json
 import os
 import re
@@ -89,6 +90,23 @@ def test_golden_submit_file_and_wrapper(tmp_path, data_dir, strategy):
         assert text == golden.read_text(), f"{name} differs from {golden} (see module docstring)"
 
 
+def _jobs_csv_by_csv_writer(run: Run) -> str:
+    """jobs.csv as csv.writer writes it row by row from queue.txt (the builder renders the
+    cells once per section triple: it must write the same bytes)."""
+    configs = [(c, line.batch_id) for line in run.queue for c in line.configs]
+    keys = sorted({k for c, _ in configs for k in c} - {"job_id"})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["job_id", "batch_id", *keys])
+    for config, batch_id in configs:
+        cells = [config.get(k) for k in keys]
+        cells = [
+            ",".join(map(str, v)) if isinstance(v, list) else "" if v is None else v for v in cells
+        ]
+        writer.writerow([config["job_id"], batch_id, *cells])
+    return buffer.getvalue()
+
+
 def test_run_folder_contents(tmp_path, data_dir):
     spec = write_spec(tmp_path / "tiny.yaml")
     root = _build(spec, tmp_path / "runs", data_dir)
@@ -124,6 +142,7 @@ def test_run_folder_contents(tmp_path, data_dir):
     for training in expand(load_spec(spec)):  # the exact flat config, job id added
         assert queued[training.job_id] == {**training.config.to_flat(), "job_id": training.job_id}
     assert {r["job_id"]: int(r["seed"]) for r in rows} == {j: c["seed"] for j, c in queued.items()}
+    assert (root / "jobs.csv").read_bytes() == _jobs_csv_by_csv_writer(run).encode()
     # only the data the trainings read (random splits: no split files), with checksums
     manifest = run.manifest
     assert set(manifest.data) == {

@@ -7,8 +7,13 @@ import pytest
 from dmsweep.errors import ConfigError
 from dmsweep.run_builder.condor import QueuedJob
 from dmsweep.run_builder.environments import (
+    _EXTRA_ONLY,
     NEVER_IN_JOB_ENV,
     STRATEGIES,
+    _dist_name,
+    _dist_version,
+    _headers,
+    _parse_headers,
     job_distributions,
     prepare_environment,
 )
@@ -24,6 +29,34 @@ def test_job_environment_is_the_job_closure_only():
     for unwanted in (*NEVER_IN_JOB_ENV, "jupyter-core", "ipykernel", "pytest", "tqdm-extra"):
         assert unwanted not in names
     assert "dmsweep" not in names  # the run folder carries its own copy of the code
+
+
+def test_metadata_headers_read_once_agree_with_the_email_parser():
+    """The walk parses METADATA itself (the email parser, run on every `.metadata` access, was
+    most of a build's environment step): names, versions and requirements must be the same."""
+    from packaging.requirements import Requirement
+
+    for dist in job_distributions():
+        assert _dist_name(dist) == dist.metadata["Name"]
+        assert _dist_version(dist) == dist.version
+        requires = _headers(dist).get("Requires-Dist", [])
+        assert requires == (dist.metadata.get_all("Requires-Dist") or [])
+        for text in requires:  # what the walk skips unparsed is never wanted without extras
+            if _EXTRA_ONLY.search(text):
+                assert not Requirement(text).marker.evaluate({"extra": ""}), text
+
+
+def test_header_parsing_stops_at_the_body_and_joins_continuations():
+    text = (
+        "Metadata-Version: 2.1\nName: demo\nLicense: line one\n        line two\n"
+        "Requires-Dist: a>=1\nRequires-Dist: b ; extra == 'x'\n\nRequires-Dist: not-a-header\n"
+    )
+    fields = _parse_headers(text)
+    assert fields["Name"] == ["demo"]
+    assert fields["License"] == ["line one line two"]
+    assert fields["Requires-Dist"] == ["a>=1", "b ; extra == 'x'"]
+    assert _EXTRA_ONLY.search(fields["Requires-Dist"][1])
+    assert not _EXTRA_ONLY.search("c ; python_version < '3.9' or extra == 'x'")
 
 
 def test_registry_matches_the_spec_strategies():

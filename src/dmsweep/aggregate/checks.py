@@ -25,7 +25,8 @@ def input_warnings(collection: Collection, run: RunInfo | None) -> list[str]:
             f"{len(collection.skipped)} hidden folder(s) in {collection.results} are not job "
             f"folders and were skipped: {names}"
         )
-    read = records[records["status"].ne("running")]
+    wanted = {"dataset", "dmsweep_version", "model", *collection.param_keys}
+    read = records.loc[records["status"].ne("running"), [c for c in records if c in wanted]]
     warnings += _several_values(read, "dataset", "results mix datasets")
     warnings += _several_values(
         read, "dmsweep_version", "results come from several dmsweep versions"

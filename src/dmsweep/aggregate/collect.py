@@ -261,7 +261,7 @@ def mark_copies(records: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     DUPLICATE, with a note naming both folders. Returns (records, one warning per job)."""
     if records.empty:
         return records, []
-    trained = records[records["status"].isin(TRAINED)]
+    trained = records.loc[records["status"].isin(TRAINED), ["job_id"]]  # one column: fast
     shared = trained[trained["job_id"].duplicated(keep=False)]
     if shared.empty:
         return records, []

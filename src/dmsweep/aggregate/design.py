@@ -136,6 +136,15 @@ def with_split_columns(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def valid_rows(summary: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """The `ok` rows of summary.csv, only `columns` (those it has, in its order) and `split`,
+    with `with_split_columns` applied. Filtering rows copies every column: with 20,000 rows and
+    a hundred columns, copying only the few a table needs saves a tenth of a second each."""
+    wanted = {*columns, "model", "split"}
+    keep = [c for c in summary.columns if c in wanted]
+    return with_split_columns(summary.loc[summary["status"].eq("ok"), keep])
+
+
 def replicate_columns(df: pd.DataFrame) -> list[str]:
     """The replicate columns present in `df` (seed, split_seed, split_replicate)."""
     return [c for c in (*REPLICATE_PARAMS, SPLIT_REPLICATE) if c in df.columns]

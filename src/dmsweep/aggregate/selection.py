@@ -20,7 +20,7 @@ from dmsweep.aggregate.design import (
     configuration_key,
     lower_is_better,
     replicate_columns,
-    with_split_columns,
+    valid_rows,
 )
 
 DEFAULT_SELECT_METRIC = "tune_mse"
@@ -50,7 +50,8 @@ def configurations(
     """
     param_keys = list(param_keys)
     if metric in summary.columns:
-        df = with_split_columns(summary[summary["status"].eq("ok")])
+        needed = [*param_keys, "job_id", "folder", metric, *REPORTED_METRICS]
+        df = valid_rows(summary, needed)
         df = df[np.isfinite(pd.to_numeric(df[metric], errors="coerce"))]
     else:
         df = summary.iloc[:0]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +79,11 @@ def fetch(root: Path, rel: str, source: FileSource | None, *, download: bool) ->
 
 
 def _download(source: FileSource, dest: Path, rel: str) -> None:
+    # imported here: urllib.request pulls in http.client, ssl and email (15 ms), which every
+    # run_builder and aggregate start-up paid for a download that almost never happens
+    import urllib.error
+    import urllib.request
+
     assert source.url is not None
     dest.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()

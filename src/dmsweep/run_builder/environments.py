@@ -335,14 +335,14 @@ class Tarball:
     ) -> tuple[str, str]:
         """(content key, file name) of the tarball these distributions make (with `cuda`:
         plus TensorFlow's and-cuda wheels, `-cuda-` in the name)."""
-        packages = _with_cuda({_dist_name(d): d.version for d in dists}, cuda)
+        packages = _with_cuda({_dist_name(d): _dist_version(d) for d in dists}, cuda)
         key = _content_key(self.name, packages, extra=COMPRESSION)
         suffix = ".tar.zst" if COMPRESSION == "zstd" else ".tar.gz"
         return key, f"python{_py_version()}-{'cuda-' if cuda else ''}{key}{suffix}"
 
     def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
         dists = job_distributions()
-        packages = _with_cuda({_dist_name(d): d.version for d in dists}, spec.cuda)
+        packages = _with_cuda({_dist_name(d): _dist_version(d) for d in dists}, spec.cuda)
         key, name = self.file_name(dists, cuda=spec.cuda)
         cuda = cuda_requirements() if spec.cuda else ()
         return _artifact(
@@ -369,7 +369,7 @@ class Wheelhouse:
 
     @staticmethod
     def _packages(dists: list[metadata.Distribution]) -> dict[str, str]:
-        return {_dist_name(d): d.version for d in dists} | {"pip": metadata.version("pip")}
+        return {_dist_name(d): _dist_version(d) for d in dists} | {"pip": metadata.version("pip")}
 
     def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
         dists = job_distributions()
@@ -490,18 +490,62 @@ def job_distributions(roots: tuple[str, ...] = JOB_PACKAGES) -> list[metadata.Di
                 f"{sys.prefix}; install the project there first (make install)"
             ) from None
         found[key] = dist
-        # METADATA parsed once (`dist.requires` parses it again, which doubled the time of
-        # this walk); egg-info requirements as the fallback
-        requires = dist.metadata.get_all("Requires-Dist") or dist.requires or ()
+        headers = _headers(dist)
+        # egg-info requirements (requires.txt) as the fallback
+        requires = headers.get("Requires-Dist") or dist.requires or ()
         for text in requires:
+            if _EXTRA_ONLY.search(text):
+                continue  # `; extra == "x"`: never wanted without extras
             req = Requirement(text)
             if req.marker is None or req.marker.evaluate({"extra": ""}):
                 todo.append((req.name, _dist_name(dist)))
     return [found[k] for k in sorted(found)]
 
 
+_EXTRA_ONLY = re.compile(r';\s*extra\s*==\s*[\'"][^\'"]*[\'"]\s*$')
+"""A requirement whose whole marker is one `extra == "..."` test (most of them): skipped
+without parsing, since the walk installs no extras."""
+
+
+_HEADERS: dict[str, dict[str, list[str]]] = {}
+
+
+def _headers(dist: metadata.Distribution) -> dict[str, list[str]]:
+    """The header fields of the distribution's METADATA (PKG-INFO for egg-info), read and
+    parsed once per process. `dist.metadata` runs the email parser on every access (and
+    `dist.version`, `dist.name` access it): that took most of a build's second."""
+    where = str(getattr(dist, "_path", id(dist)))
+    found = _HEADERS.get(where)
+    if found is None:
+        text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+        found = _HEADERS[where] = _parse_headers(text)
+    return found
+
+
+def _parse_headers(text: str) -> dict[str, list[str]]:
+    """RFC 822 header fields (name -> values in order) up to the first empty line; a line
+    starting with whitespace continues the field before it (a line of only whitespace too)."""
+    fields: dict[str, list[str]] = {}
+    last: list[str] | None = None
+    for line in text.splitlines():
+        if not line:  # a line of only spaces continues a field (as the email parser reads it)
+            break
+        if line[0] in " \t":
+            if last:
+                last[-1] += " " + line.strip()
+            continue
+        name, _, value = line.partition(":")
+        last = fields.setdefault(name.strip(), [])
+        last.append(value.strip())
+    return fields
+
+
 def _dist_name(dist: metadata.Distribution) -> str:
-    return dist.metadata["Name"]
+    return _headers(dist)["Name"][0]
+
+
+def _dist_version(dist: metadata.Distribution) -> str:
+    return _headers(dist)["Version"][0]
 
 
 def _py_version() -> str:
