@@ -342,3 +342,13 @@ def _attributes(ad_text: str) -> dict[str, str]:
         if sep and key and not key.startswith(" "):
             attrs[key] = value
     return attrs
+
+
+def test_compiled_templates_are_cached_only_in_a_folder_closed_to_others(tmp_path, monkeypatch):
+    """A cached template is code that runs: a cache folder others may write is not used."""
+    from dmsweep.run_builder.render import _bytecode_cache
+
+    monkeypatch.setenv("DMSWEEP_CACHE_DIR", str(tmp_path / "cache"))
+    assert _bytecode_cache() is not None
+    (tmp_path / "cache" / "templates").chmod(0o777)
+    assert _bytecode_cache() is None

@@ -55,7 +55,9 @@ def _bytecode_cache() -> Any:
     """Compiled templates kept in dmsweep's cache (`templates/` beside `envs/` and `data/`), as
     Python keeps `.pyc` files: compiling the three templates was a fifth of a build. Jinja2
     checks each entry against the template source's checksum, so an edited template is
-    compiled again. None (no cache) when the folder cannot be created."""
+    compiled again. A cache entry is code that runs, so the folder must be the user's own and
+    closed to group and others (a shared $DMSWEEP_CACHE_DIR is not): else, and when the folder
+    cannot be created, None (no cache)."""
     import jinja2
 
     from dmsweep.data import default_cache_dir
@@ -63,7 +65,10 @@ def _bytecode_cache() -> Any:
     folder = default_cache_dir() / "templates"
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = folder.stat()
     except OSError:
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
         return None
     return jinja2.FileSystemBytecodeCache(str(folder))
 
