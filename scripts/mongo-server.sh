@@ -79,12 +79,18 @@ free_port() {
   "$(server_python)" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# exit 0 when nothing listens on $1 (else a ping could reach another server, not ours)
+port_free() {
+  "$(server_python)" -c 'import socket, sys; s = socket.socket(); sys.exit(s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0)' "$1"
+}
+
 do_start() {
   if alive && answers_within 5; then uri; return; fi
   local program; program=$(server_program)
   do_stop >/dev/null   # a half-started server from an earlier start
   mkdir -p "$STATE/storage"
   if [ "${DMSWEEP_MONGO_PORT:-}" = 0 ]; then free_port > "$STATE/port"; else port > "$STATE/port.new"; mv "$STATE/port.new" "$STATE/port"; fi
+  port_free "$(port)" || die "port $(port) is in use by another process (set DMSWEEP_MONGO_PORT, 0: a free one)"
   : > "$STATE/secantusd.toml"   # an empty config: no ./secantusd.toml or ~/.secantus one is picked up
   "$program" --config "$STATE/secantusd.toml" --host "$HOST" --port "$(port)" \
       --storage-path "$STATE/storage" >> "$STATE/server.log" 2>&1 < /dev/null &

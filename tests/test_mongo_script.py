@@ -1,5 +1,6 @@
 """scripts/mongo-server.sh for real: start a server on a port and state folder of its own, see it
-answer and keep a document, status, stop, stop again; a stale pid file is status 1."""
+answer and keep a document, status, stop, stop again; a port another server holds is refused;
+a stale pid file is status 1."""
 
 from __future__ import annotations
 
@@ -30,9 +31,10 @@ def script(tmp_path):
         "SECANTUSD": str(Path(sys.executable).parent / "secantusd-py"),
     }
 
-    def run(command: str) -> subprocess.CompletedProcess[str]:
+    def run(command: str, state: Path | None = None) -> subprocess.CompletedProcess[str]:
+        own = env if state is None else {**env, "DMSWEEP_MONGO_DIR": str(state)}
         return subprocess.run(
-            [str(SCRIPT), command], env=env, capture_output=True, text=True, timeout=120
+            [str(SCRIPT), command], env=own, capture_output=True, text=True, timeout=120
         )
 
     run.port = port  # type: ignore[attr-defined]
@@ -55,6 +57,8 @@ def test_start_status_stop_stop_again_and_a_stale_pid_file(script):
     status = script("status")
     assert status.returncode == 0 and uri in status.stdout
     pid = int((script.state / "pid").read_text())
+    other = script("start", state=script.state.parent / "other")  # same port, not ours
+    assert other.returncode == 1 and f"port {script.port} is in use" in other.stderr
 
     stopped = script("stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
