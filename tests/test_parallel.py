@@ -63,6 +63,7 @@ import numpy as np
 from dmsweep._tf import tf, keras
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from dmsweep.config import TrainConfig
@@ -71,9 +72,11 @@ from dmsweep.data.protein_batches import protein_table
 from dmsweep.data.proteins import open_protein_source
 from dmsweep.db.ingest import ingest_records
 from dmsweep.db.memory import MemoryStore
+from dmsweep.db.stream import summarise_collection
+from dmsweep.models import load_model, save_model
+from dmsweep.models.proteins import protein_probabilities
 from dmsweep.train.job import seed_everything
 from dmsweep.train.parallel import Parallel
-from dmsweep.db.stream import summarise_collection
 from dmsweep.train.protein_set import Batches, ProteinSet, graph_spec
 from dmsweep.train.protein_training import compiled_protein_model
 
@@ -88,6 +91,9 @@ ingest_records(store, "s", records)
 pset = ProteinSet(store, "s", {"size": ["short", "long"]}, summarise_collection(store, "s"), {})
 task = pset.task("size")
 table = protein_table(encoding_table(("one_hot",)))
+# all of them in one batch, the evaluation's way (ProteinJob._evaluate: arrays, model called)
+whole = Batches(pset, task, graph_spec(TrainConfig.from_flat(flat)), None, global_batch)
+(_, inputs, _), = whole.arrays("train")
 
 def one_step(parallel, start=None):
     config = TrainConfig.from_flat({**flat, "batch_size": global_batch // parallel.replicas})
@@ -98,18 +104,24 @@ def one_step(parallel, start=None):
     first = model.get_weights()
     batches = Batches(pset, task, graph_spec(config), None, parallel.global_batch(config))
     model.fit(batches.dataset("train"), epochs=1, verbose=0)
-    return first, model.get_weights()
+    return first, model.get_weights(), protein_probabilities(model, inputs, task), model
 
-start, single = one_step(Parallel())
+start, single, p_single, _ = one_step(Parallel())
 two = Parallel.over(["/cpu:0", "/cpu:1"])
-_, mirrored = one_step(two, start)
+_, mirrored, p_mirrored, model = one_step(two, start)
 moved = max(float(np.abs(a - b).max()) for a, b in zip(start, single))
 apart = max(float(np.abs(a - b).max()) for a, b in zip(single, mirrored))
+predicted_apart = float(np.abs(p_single - p_mirrored).max())
+# the job's model file, saved from under the strategy, loads and predicts the same
+with tempfile.TemporaryDirectory() as folder:
+    save_model(model, Path(folder) / "model.keras")
+    loaded = load_model(Path(folder) / "model.keras")
+    reloaded_apart = float(np.abs(protein_probabilities(loaded, inputs, task) - p_mirrored).max())
 # what each replica got of the padded batch (fit distributes the dataset the same way)
-whole = Batches(pset, task, graph_spec(TrainConfig.from_flat(flat)), None, global_batch)
 _, targets = next(iter(two.strategy.experimental_distribute_dataset(whole.dataset("train"))))
 rows = [int(t.shape[0]) for t in two.strategy.experimental_local_results(targets)]
-print(json.dumps({"moved": moved, "apart": apart, "replica_rows": rows}))
+print(json.dumps({"moved": moved, "apart": apart, "replica_rows": rows,
+                  "predicted_apart": predicted_apart, "reloaded_apart": reloaded_apart}))
 """
 
 
@@ -170,6 +182,8 @@ def test_two_replicas_step_as_one_device_protein_set(flat: dict, data_dir: Path)
     assert out["replica_rows"] == [2, 2]  # the batch was split, not copied to each replica
     assert out["moved"] > 1e-4
     assert out["apart"] < 1e-5
+    assert out["predicted_apart"] < 1e-5  # the mirrored model evaluates as the job does
+    assert out["reloaded_apart"] < 1e-6  # and its saved file predicts the same
 
 
 def test_one_device_means_no_strategy_and_the_learning_rate_rule() -> None:
