@@ -1,8 +1,9 @@
 """Streaming protein batches from the embedded SQLite store: throughput and peak RSS against
 holding every protein in memory, for collections of two sizes (not CI).
 
-Ingests N synthetic proteins (50-150 residues, C-alpha on a random walk, 80 % train) into a
-fresh SQLite file per size, then runs each way in its own process (so peaks do not mix):
+Ingests N synthetic proteins (50-150 residues, C-alpha on a random walk, 80/10/10 %
+train/tune/test; `bench_protein_rss.py` trains on the same kind) into a fresh SQLite file
+per size, then runs each way in its own process (so peaks do not mix):
 - `stream`: keyset-paged batches of the train split with a kNN graph per protein
   (`dmsweep.db.stream.stream_batches`): memory O(batch), flat in N;
 - `memory`: the baseline: every train protein read into a list first, then the same
@@ -34,18 +35,25 @@ COLLECTION = "bench"
 RESIDUES = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
 
 
-def synthetic(n: int, seed: int = 0) -> Iterator[ProteinRecord]:
-    """n proteins, generated one at a time (the ingest never holds them all)."""
+SPLITS = ("train",) * 8 + ("tune", "test")
+"""By index mod 10: 80 % train, 10 % tune, 10 % test."""
+
+
+def synthetic(
+    n: int, seed: int = 0, lengths: tuple[int, int] = (50, 150)
+) -> Iterator[ProteinRecord]:
+    """n proteins of `lengths` residues (inclusive), a binary label `class` (a, b),
+    generated one at a time (the ingest never holds them all)."""
     rng = np.random.default_rng(seed)
     for i in range(n):
-        length = int(rng.integers(50, 151))
+        length = int(rng.integers(lengths[0], lengths[1] + 1))
         ca = np.cumsum(rng.normal(0, 2.2, (length, 3)), axis=0).astype(np.float32)
         yield ProteinRecord(
             id=f"S{i:07d}",
             sequence="".join(rng.choice(RESIDUES, length)),
             labels={"class": "ab"[i % 2]},
             ca=ca,
-            split="train" if i % 10 < 8 else "test",
+            split=SPLITS[i % 10],
         )
 
 

@@ -1,16 +1,20 @@
 """A sequence CNN classifier on a real SCL2205 subset, streamed from SQLite and from memory,
-against the majority-class baseline of the same split (not CI).
+against two baselines on the same split: the majority class and a one-hot logistic
+regression (not CI).
 
 Takes every `--step`-th SCL2205 protein (p-scldata 2025.6.0, its published train/eval/test
 split) and writes the same records twice: into a fresh SQLite file (`dataset: {db, collection}`,
 streamed by keyset paging) and as a CSV with a protein-set card (`dataset: CARD`, read into
 a MemoryStore). One `dmsweep train` process per way (so peak RSS does not mix) trains the same
 config with the same seed; prints seconds per epoch, peak RSS, test accuracy, balanced
-accuracy, macro F1, and the majority-class baseline (the training split's most frequent class
-predicted for every test protein).
+accuracy, macro F1, and two baselines on the same split: the majority class (the training
+split's most frequent class predicted for every test protein) and a multinomial logistic
+regression (scikit-learn, which spektral requires) on a one-hot of the sequence (the first
+`--max-length` residues, position x residue, sparse) and on the residue composition (22
+fractions: 20 amino acids, stop, unknown), its L2 strength chosen on the tune log loss.
 
     DMSWEEP_DATA_DIR=../shared/data .venv/bin/python bench/bench_protein_train.py \\
-        [--step 4] [--epochs 3] [--max-length 400]
+        [--step 4] [--epochs 3] [--max-length 400] [--threads N]
 """
 
 from __future__ import annotations
@@ -23,11 +27,18 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+from scipy import sparse
+
+from dmsweep.data.protein_batches import NUM_CODES, PAD_CODE, padded_codes
 from dmsweep.data.proteins import open_protein_source
 from dmsweep.db import open_store
 from dmsweep.db.ingest import META_INGEST, ingest_records
+from dmsweep.train.metrics import classification_metrics
 
 CONFIG = {
     "model": "cnn",
@@ -69,12 +80,64 @@ def write_subset(step: int, folder: Path) -> tuple[list, list[str]]:
     return records, classes
 
 
-def train(config: dict, folder: Path, name: str) -> dict:
+LOGISTIC_C = (0.01, 0.1, 1.0, 10.0)
+"""Inverse L2 strengths tried; the one of the lowest tune log loss is kept."""
+
+
+def one_hot_features(sequences: list[str], max_length: int) -> sparse.csr_matrix:
+    """(n, max_length x 22) sparse: a 1 at (position, residue code) of each residue."""
+    codes = padded_codes([s[:max_length] for s in sequences]).astype(np.int64)
+    rows, positions = np.nonzero(codes != PAD_CODE)
+    columns = positions * (NUM_CODES - 1) + codes[rows, positions]
+    shape = (len(sequences), max_length * (NUM_CODES - 1))
+    return sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, columns)), shape=shape)
+
+
+def composition_features(sequences: list[str], max_length: int) -> np.ndarray:
+    """(n, 22): the fraction of each residue code over the whole sequence."""
+    del max_length  # composition counts every residue
+    codes = padded_codes(sequences).astype(np.int64)
+    counts = np.stack([np.bincount(row, minlength=NUM_CODES)[:PAD_CODE] for row in codes])
+    return (counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)).astype(np.float32)
+
+
+def logistic_baseline(
+    records: list, classes: list[str], features: Callable[[list[str], int], Any], max_length: int
+) -> dict:
+    """Test metrics of the logistic regression on `features`, L2 chosen on the tune split."""
+    from sklearn.linear_model import LogisticRegression
+
+    index = {name: i for i, name in enumerate(classes)}
+    parts = {part: [r for r in records if r.split == part] for part in ("train", "tune", "test")}
+    x = {p: features([r.sequence for r in rs], max_length) for p, rs in parts.items()}
+    y = {p: np.array([index[r.labels["location"]] for r in rs]) for p, rs in parts.items()}
+
+    def probabilities(model: LogisticRegression, part: str) -> np.ndarray:
+        out = np.zeros((len(y[part]), len(classes)))
+        out[:, model.classes_] = model.predict_proba(x[part])  # classes absent from train: 0
+        return out
+
+    best = None
+    for c in LOGISTIC_C:
+        model = LogisticRegression(C=c, max_iter=500).fit(x["train"], y["train"])
+        tune = classification_metrics(y["tune"], probabilities(model, "tune"), classes)
+        if best is None or tune["log_loss"] < best[0]:
+            best = (tune["log_loss"], model)
+    assert best is not None
+    return classification_metrics(y["test"], probabilities(best[1], "test"), classes) | {
+        "C": best[1].C
+    }
+
+
+def train(config: dict, folder: Path, name: str, threads: int | None) -> dict:
     path = folder / f"{name}.json"
     path.write_text(json.dumps(config))
     output = folder / name
     command = [Path(sys.executable).parent / "dmsweep", "train", "--config", str(path)]
-    subprocess.run([*map(str, command), "-o", str(output), "--quiet"], check=True)
+    if threads is not None:
+        command += ["--threads", str(threads)]
+    command += ["-o", str(output), "--quiet"]
+    subprocess.run(list(map(str, command)), check=True, stdout=subprocess.DEVNULL)
     (job,) = [p for p in output.iterdir() if not p.name.startswith(".")]
     return json.loads((job / "metrics.json").read_text())
 
@@ -84,6 +147,7 @@ def main() -> None:
     parser.add_argument("--step", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--max-length", type=int, default=400)
+    parser.add_argument("--threads", type=int, help="dmsweep train --threads (default: TF's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -111,7 +175,7 @@ def main() -> None:
         )
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for i, (way, way_config) in enumerate(ways.items()):
-            m = train(way_config, folder, f"way{i}")
+            m = train(way_config, folder, f"way{i}", args.threads)
             t = m["splits"]["test"]
             print(
                 f"| {way} | {m['seconds_per_epoch']:.1f} | {m['peak_memory_mb']:.0f} "
@@ -121,6 +185,16 @@ def main() -> None:
         print(
             f"| majority class ({majority}) | | | {baseline:.3f} | {1 / len(set(test)):.3f} | | |"
         )
+        for what, features in (
+            ("one-hot sequence", one_hot_features),
+            ("residue composition", composition_features),
+        ):
+            t = logistic_baseline(records, classes, features, args.max_length)
+            print(
+                f"| logistic, {what} (C={t['C']:g}) | | | {t['accuracy']:.3f} "
+                f"| {t['balanced_accuracy']:.3f} | {t['macro_f1']:.3f} | {t['log_loss']:.3f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

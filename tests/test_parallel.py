@@ -1,6 +1,8 @@
 """Data-parallel training: one step on two replicas (two logical CPU devices, in a fresh
 process: they must be set before TensorFlow's first op) equals one step on one device with the
-same global batch, for fc and plm; one device means no strategy; the learning-rate rule."""
+same global batch, for fc and plm, and for the protein-set cnn and gcn (attention pooling) on
+the shared structures through the protein-set pipeline; one device means no strategy; the
+learning-rate rule."""
 
 from __future__ import annotations
 
@@ -55,10 +57,77 @@ apart = max(float(np.abs(a - b).max()) for a, b in zip(single, mirrored))
 print(json.dumps({"moved": moved, "apart": apart}))
 """
 
+PROTEIN_STEP = """
+import json, sys
+import numpy as np
+from dmsweep._tf import tf, keras
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from dmsweep.config import TrainConfig
+from dmsweep.data import encoding_table
+from dmsweep.data.protein_batches import protein_table
+from dmsweep.data.proteins import open_protein_source
+from dmsweep.db.ingest import ingest_records
+from dmsweep.db.memory import MemoryStore
+from dmsweep.db.stream import summarise_collection
+from dmsweep.models import load_model, save_model
+from dmsweep.models.proteins import protein_probabilities
+from dmsweep.train.job import seed_everything
+from dmsweep.train.parallel import Parallel
+from dmsweep.train.protein_set import Batches, ProteinSet, graph_spec
+from dmsweep.train.protein_training import compiled_protein_model
 
-def _one_step_apart(flat: dict, data_dir: Path) -> dict:
+flat, data_dir, global_batch = json.loads(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+# the shared structures (57-501 residues), labelled by size: one padded batch of global_batch
+records = [
+    replace(r, labels={"size": "long" if len(r.sequence) > 200 else "short"}, split="train")
+    for r in open_protein_source(str(data_dir / "structures"))
+][:global_batch]
+store = MemoryStore("structures")
+ingest_records(store, "s", records)
+pset = ProteinSet(store, "s", {"size": ["short", "long"]}, summarise_collection(store, "s"), {})
+task = pset.task("size")
+table = protein_table(encoding_table(("one_hot",)))
+# all of them in one batch, the evaluation's way (ProteinJob._evaluate: arrays, model called)
+whole = Batches(pset, task, graph_spec(TrainConfig.from_flat(flat)), None, global_batch)
+(_, inputs, _), = whole.arrays("train")
+
+def one_step(parallel, start=None):
+    config = TrainConfig.from_flat({**flat, "batch_size": global_batch // parallel.replicas})
+    seed_everything(1)
+    model = compiled_protein_model(config, table, task, parallel)
+    if start is not None:
+        model.set_weights(start)
+    first = model.get_weights()
+    batches = Batches(pset, task, graph_spec(config), None, parallel.global_batch(config))
+    model.fit(batches.dataset("train"), epochs=1, verbose=0)
+    return first, model.get_weights(), protein_probabilities(model, inputs, task), model
+
+start, single, p_single, _ = one_step(Parallel())
+two = Parallel.over(["/cpu:0", "/cpu:1"])
+_, mirrored, p_mirrored, model = one_step(two, start)
+moved = max(float(np.abs(a - b).max()) for a, b in zip(start, single))
+apart = max(float(np.abs(a - b).max()) for a, b in zip(single, mirrored))
+predicted_apart = float(np.abs(p_single - p_mirrored).max())
+# the job's model file, saved from under the strategy, loads and predicts the same
+with tempfile.TemporaryDirectory() as folder:
+    save_model(model, Path(folder) / "model.keras")
+    loaded = load_model(Path(folder) / "model.keras")
+    reloaded_apart = float(np.abs(protein_probabilities(loaded, inputs, task) - p_mirrored).max())
+# what each replica got of the padded batch (fit distributes the dataset the same way)
+_, targets = next(iter(two.strategy.experimental_distribute_dataset(whole.dataset("train"))))
+rows = [int(t.shape[0]) for t in two.strategy.experimental_local_results(targets)]
+print(json.dumps({"moved": moved, "apart": apart, "replica_rows": rows,
+                  "predicted_apart": predicted_apart, "reloaded_apart": reloaded_apart}))
+"""
+
+
+def _one_step_apart(flat: dict, data_dir: Path, script: str = STEP, batch: int = 32) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", STEP, json.dumps(flat), str(data_dir), "32"],
+        [sys.executable, "-c", script, json.dumps(flat), str(data_dir), str(batch)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -94,6 +163,27 @@ def test_two_replicas_step_as_one_device_plm(data_dir: Path, tmp_path: Path) -> 
     out = _one_step_apart(flat, data_dir)
     assert out["moved"] > 2e-5
     assert out["apart"] < 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "flat",
+    [
+        {"model": "cnn", "layers": 2, "filters": 16, "kernel_size": 5},
+        {"model": "gcn", "graph": "knn", "k": 8, "pooling": "attention", "filters": 16},
+    ],
+    ids=["cnn", "gcn"],
+)
+def test_two_replicas_step_as_one_device_protein_set(flat: dict, data_dir: Path) -> None:
+    """Four real structures of different lengths in one padded batch: two per replica."""
+    flat = {**flat, "dense_units": 16, "dropout": 0.0, "encoding": "one_hot",
+            "learning_rate": 1e-3}  # fmt: skip
+    out = _one_step_apart(flat, data_dir, PROTEIN_STEP, batch=4)
+    assert out["replica_rows"] == [2, 2]  # the batch was split, not copied to each replica
+    assert out["moved"] > 1e-4
+    assert out["apart"] < 1e-5
+    assert out["predicted_apart"] < 1e-5  # the mirrored model evaluates as the job does
+    assert out["reloaded_apart"] < 1e-6  # and its saved file predicts the same
 
 
 def test_one_device_means_no_strategy_and_the_learning_rate_rule() -> None:

@@ -125,10 +125,12 @@ def test_protein_set_configs_refuse_what_cannot_train():
         ({"model": "cnn", "split": "random"}, "split: random"),
         ({"model": "cnn", "kernel_size": 9, "max_residues": 5}, "longer than max_residues"),
         ({"model": "cnn", "precision": "mixed_float16"}, "precision: a protein set trains in"),
-        ({"model": "cnn", "lr_scaling": "linear"}, "lr_scaling: a protein set trains in"),
     ):
         with pytest.raises(ConfigError, match=message):
             check_protein_set_config(TrainConfig.from_flat(flat), task, where="w")
+    for model in ({"model": "cnn"}, {"model": "gcn", "pooling": "attention"}):  # data-parallel
+        flat = {**model, "lr_scaling": "linear"}
+        check_protein_set_config(TrainConfig.from_flat(flat), task, where="w")
     numeric = protein_set_task({"y": None}, None, where="w")
     with pytest.raises(ConfigError, match="class_weight"):
         check_protein_set_config(

@@ -108,12 +108,11 @@ def check_protein_set_config(config: TrainConfig, task: Task, *, where: str) -> 
         raise ConfigError(
             f"{where}: kernel_size {params.kernel_size} is longer than max_residues {longest}"
         )
-    for key in ("precision", "lr_scaling"):
-        if getattr(config.optim, key) is not None:
-            raise ConfigError(
-                f"{where}: {key}: a protein set trains in float32 on one device (mixed "
-                "precision and data-parallel training are for variant tables so far)"
-            )
+    if config.optim.precision is not None:
+        raise ConfigError(
+            f"{where}: precision: a protein set trains in float32 (mixed precision is for "
+            "variant tables so far)"
+        )
     if not task.is_classification and config.optim.class_weight is not None:
         raise ConfigError(
             f"{where}: class_weight: only applies to a classification (label {task.label!r} "

@@ -1,6 +1,8 @@
 """One training on a protein set: the phases of `job._Job` with the protein-set pipeline.
 
-Same job folder, same early stopping on the tune loss, same error handling; what differs is
+Same job folder, same early stopping on the tune loss, same error handling, the same
+data-parallel rule (a training granted several GPUs trains under MirroredStrategy with
+`batch_size` per device, train/parallel.py); what differs is
 the data (streamed batches of proteins, `dmsweep.train.protein_set`), the model
 (`dmsweep.models.proteins`), the loss (binary / categorical cross-entropy for a class label,
 optionally weighted `class_weight: balanced`; MSE for a number) and the metrics
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from dmsweep._tf import keras
+from dmsweep.config import TrainConfig
 from dmsweep.data.encodings import encoding_checksums, encoding_table
 from dmsweep.data.protein_batches import class_weights, protein_table
 from dmsweep.data.splits import PARTS
@@ -50,13 +53,6 @@ class SplitOutputs:
 class ProteinJob(_Job):
     """The phases of one protein-set training (see `_Job.run`)."""
 
-    def _devices(self) -> None:
-        """As a variant table's, but on one device: protein sets do not train data-parallel
-        yet (`check_protein_set_config` refuses precision and lr_scaling)."""
-        super()._devices()
-        self.parallel = Parallel()
-        self.provenance["parallel"] = self.parallel.provenance()
-
     def _load(self) -> ProteinData:
         config = self.config
         pset = self.cache.protein_set(config)
@@ -85,16 +81,14 @@ class ProteinJob(_Job):
             task=task,
             graph=graph_spec(config),
             max_length=config.data.max_residues,
-            batch_size=config.optim.batch_size,
+            batch_size=self.parallel.global_batch(config),
         )
         return ProteinData(pset=pset, task=task, summary=summary, batches=batches, table=table)
 
     def _build(self, data: ProteinData) -> keras.Model:
         keras.backend.clear_session()
         seed_everything(self.config.seed)
-        model = build_protein_model(self.config.params, table=data.table, task=data.task)
-        model.compile(optimizer=adam(self.config.optim.learning_rate), loss=protein_loss(data.task))
-        return model
+        return compiled_protein_model(self.config, data.table, data.task, self.parallel)
 
     def _fit(self, model: keras.Model, data: ProteinData) -> _BestEpoch:
         optim = self.config.optim
@@ -152,3 +146,14 @@ class ProteinJob(_Job):
 
     def _task_fields(self, data: ProteinData) -> dict[str, Any]:
         return data.task.to_json()
+
+
+def compiled_protein_model(
+    config: TrainConfig, table: np.ndarray, task: Task, parallel: Parallel
+) -> keras.Model:
+    """The protein-set model built and compiled, under the strategy when data-parallel: its
+    padded batches (every input a dense tensor) split across the replicas by rows."""
+    with parallel.scope():
+        model = build_protein_model(config.params, table=table, task=task)
+        model.compile(optimizer=adam(parallel.learning_rate(config)), loss=protein_loss(task))
+    return model
