@@ -4,6 +4,7 @@ frozen, the regression loss drops, job folders predict, configs are validated.""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -171,3 +172,129 @@ def test_a_sweep_with_a_plm_builds_and_runs_locally(pretrained, data_dir, tmp_pa
     assert provenance["pretrained"]["path"].endswith("data/plm/tiny")
     metrics = json.loads((run.paths.results / job_id / "metrics.json").read_text())
     assert metrics["splits"]["test"]["n"] == 20
+
+
+# ------------------------------------------------------------------------- protein sets (SCL2205)
+
+SCL_PLM_STEP = 95
+"""Every 95th SCL2205 protein: 201 proteins across the published train/eval/test split."""
+
+
+def _scl_records(n: int) -> list:
+    import itertools
+
+    from dmsweep.data.proteins import open_protein_source
+
+    return list(itertools.islice(open_protein_source("scl2205"), 0, None, SCL_PLM_STEP))[:n]
+
+
+def test_a_long_protein_keeps_its_first_residues_as_its_tokenizer_spells_them(pretrained):
+    """The truncation policy: max_length 64 keeps the first 62 residues; the in-graph tokens
+    are the tokenizer's for the first 62 residues space-separated (unknown letters: X); a
+    change past them changes nothing, one before does; padding to a longer protein of the
+    batch changes nothing either; probabilities sum to one."""
+    from dmsweep.data.protein_batches import batch_arrays, sequence_codes
+    from dmsweep.data.tasks import MULTICLASS, Task
+    from dmsweep.models.hf import AutoTokenizer
+    from dmsweep.models.proteins import build_protein_model, protein_probabilities
+
+    task = Task(MULTICLASS, "location", ("a", "b", "c"))
+    params = PLMParams(pretrained=str(pretrained), max_length=64, pooling="mean", dropout=0.0)
+    model = build_protein_model(params, table=np.zeros((23, 1)), task=task, pretrained=pretrained)
+    import dataclasses
+
+    records = sorted(_scl_records(20), key=lambda r: len(r.sequence))
+    short = dataclasses.replace(records[0], sequence=records[0].sequence[:40])
+    long = records[-1]
+    assert len(long.sequence) > 300
+    sequence = long.sequence[:10] + "B" + long.sequence[11:]
+    tokenizer = AutoTokenizer.from_pretrained(str(pretrained), local_files_only=True)
+    expected = tokenizer(" ".join(sequence[:62]).replace("B", "X"))["input_ids"]
+    ids, attention, count = model.get_layer("plm_backbone").tokenise(sequence_codes(sequence)[None])
+    assert ids.numpy()[0].tolist() == expected and int(count[0, 0]) == 62
+    assert attention.numpy().sum() == 64
+    beyond = sequence[:100] + ("W" if sequence[100] != "W" else "A") + sequence[101:]
+    before = sequence[:30] + ("W" if sequence[30] != "W" else "A") + sequence[31:]
+    codes = np.stack([sequence_codes(s)[:300] for s in (sequence, beyond, before)])
+    p = protein_probabilities(model, {"codes": codes}, task)
+    assert np.allclose(p.sum(axis=1), 1.0, atol=1e-6)
+    assert np.allclose(p[0], p[1], atol=1e-6) and not np.allclose(p[0], p[2], atol=1e-6)
+    alone, _ = batch_arrays([short], task=None)
+    together, _ = batch_arrays([short, long], task=None)
+    assert np.allclose(
+        protein_probabilities(model, alone, task)[0],
+        protein_probabilities(model, together, task)[0],
+        atol=1e-5,
+    )
+
+
+def test_protein_set_plm_configs_are_checked():
+    from dmsweep.data.tasks import check_protein_set_config, protein_set_task, residues_kept
+
+    task = protein_set_task({"y": ["a", "b"]}, None, where="w")
+    flat = {"model": "plm", "pretrained": "x", "max_length": 130}
+    assert residues_kept(TrainConfig.from_flat(flat)) == 128
+    assert residues_kept(TrainConfig.from_flat({**flat, "max_residues": 50})) == 50
+    check_protein_set_config(TrainConfig.from_flat(flat), task, where="w")
+    with pytest.raises(ConfigError, match="head: embedding: not yet on a protein set"):
+        check_protein_set_config(
+            TrainConfig.from_flat({**flat, "head": "embedding"}), task, where="w"
+        )
+
+
+@pytest.mark.slow
+def test_the_classification_head_trains_on_an_scl2205_slice(pretrained, data_dir, tmp_path):
+    """201 real SCL2205 proteins (published split) in SQLite, 13 classes: the train loss drops
+    over 3 epochs, the embeddings and the frozen layer are the pretrained weights, the other
+    layer moved, metrics.json has the classification metrics, and predict gives class
+    probabilities summing to one."""
+    from test_train_proteins import scl_subset, train
+
+    from dmsweep.cli import main
+    from dmsweep.db import open_store
+    from dmsweep.models.hf import TFAutoModel
+
+    db = tmp_path / "scl.db"
+    store = open_store(str(db))
+    n = scl_subset(store, "scl", step=SCL_PLM_STEP)
+    store.close()
+    folder = train(
+        {"model": "plm", "pretrained": str(pretrained), "frozen_layers": 1, "pooling": "cls",
+         "dropout": 0.1, "max_length": 66, "warmup_fraction": 0.1, "learning_rate": 3e-3,
+         "batch_size": 16, "max_epochs": 3, "patience": 3,
+         "dataset": {"db": f"sqlite://{db}", "collection": "scl"}},
+        tmp_path / "results",
+        data_dir,
+    )  # fmt: skip
+    with open(folder / "history.csv") as stream:
+        losses = [float(r["train_loss"]) for r in csv.DictReader(stream)]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["task"] == "multiclass" and len(metrics["classes"]) == 13
+    assert sum(metrics["splits"][p]["n"] for p in ("train", "tune", "test")) == n
+    test = metrics["splits"]["test"]
+    assert 0 <= test["accuracy"] <= 1 and test["log_loss"] > 0
+    assert np.array(test["confusion_matrix"]).sum() == test["n"]
+    provenance = json.loads((folder / "provenance.json").read_text())
+    assert provenance["pretrained"]["origin"].startswith("locally pretrained")
+
+    main_layer = load_model(folder / "model" / "model.keras").get_layer("plm_backbone").main
+    original = TFAutoModel.from_pretrained(str(pretrained), local_files_only=True).bert
+    pairs = [(main_layer.embeddings, original.embeddings)]
+    pairs += [(main_layer.encoder.layer[0], original.encoder.layer[0])]
+    for tuned, source in pairs:
+        for a, b in zip(tuned.weights, source.weights, strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    moved = zip(main_layer.encoder.layer[1].weights, original.encoder.layer[1].weights, strict=True)
+    assert any(not np.array_equal(a.numpy(), b.numpy()) for a, b in moved)
+
+    out = tmp_path / "predicted.csv"
+    assert main(["predict", str(folder), "MKTAYIAKQRQISFVKSHFSRQ", "MSTNPKPQRKTKRNTNRRPQDVKFPGG",
+                 "-o", str(out)]) == 0  # fmt: skip
+    with open(out) as stream:
+        rows = list(csv.DictReader(stream))
+    assert [r["id"] for r in rows] == ["seq1", "seq2"]
+    for row in rows:
+        assert row["predicted_class"] in metrics["classes"]
+        total = sum(float(row[f"p_{c}"]) for c in metrics["classes"])
+        assert total == pytest.approx(1.0, abs=1e-4)

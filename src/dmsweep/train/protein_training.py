@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,11 +21,11 @@ from dmsweep._tf import keras
 from dmsweep.data.encodings import encoding_checksums, encoding_table
 from dmsweep.data.protein_batches import class_weights, protein_table
 from dmsweep.data.splits import PARTS
-from dmsweep.data.tasks import Task, check_protein_set_config
+from dmsweep.data.tasks import Task, check_protein_set_config, residues_kept
 from dmsweep.db.stream import CollectionSummary
 from dmsweep.jobfiles import DATASET_CARD, PREDICTIONS
 from dmsweep.models.proteins import build_protein_model, protein_loss, protein_probabilities
-from dmsweep.train.job import _BestEpoch, _Job, adam, seed_everything
+from dmsweep.train.job import _BestEpoch, _Job, optimizer_for, seed_everything
 from dmsweep.train.metrics import classification_metrics, regression_metrics
 from dmsweep.train.outputs import write_protein_predictions
 from dmsweep.train.parallel import Parallel
@@ -38,6 +39,7 @@ class ProteinData:
     summary: CollectionSummary
     batches: Batches
     table: np.ndarray
+    pretrained: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -79,21 +81,27 @@ class ProteinJob(_Job):
             "class_counts": summary.class_counts,
         }
         self.provenance["split_checksums"] = {"assignment": summary.split_checksum}
+        pretrained = self._pretrained()
         self.folder.write_provenance(self.provenance)
         batches = Batches(
             pset=pset,
             task=task,
             graph=graph_spec(config),
-            max_length=config.data.max_residues,
+            max_length=residues_kept(config),
             batch_size=config.optim.batch_size,
         )
-        return ProteinData(pset=pset, task=task, summary=summary, batches=batches, table=table)
+        return ProteinData(pset, task, summary, batches, table, pretrained)
 
     def _build(self, data: ProteinData) -> keras.Model:
+        """Adam for cnn and gcn; a plm's AdamW with warm-up, decay and clipping, its steps
+        counted over the training split (`optimizer_for`)."""
         keras.backend.clear_session()
         seed_everything(self.config.seed)
-        model = build_protein_model(self.config.params, table=data.table, task=data.task)
-        model.compile(optimizer=adam(self.config.optim.learning_rate), loss=protein_loss(data.task))
+        model = build_protein_model(
+            self.config.params, table=data.table, task=data.task, pretrained=data.pretrained
+        )
+        n_train = data.summary.split_counts.get("train", 0)
+        model.compile(optimizer=optimizer_for(self.config, n_train), loss=protein_loss(data.task))
         return model
 
     def _fit(self, model: keras.Model, data: ProteinData) -> _BestEpoch:
