@@ -177,15 +177,17 @@ class PLMBackbone(keras.layers.Layer):
 
 def _freeze(main: Any, frozen_layers: int) -> None:
     """The embeddings and the lowest `frozen_layers` encoder layers fixed; the pooler (unused
-    by either pooling) always fixed, so no weight without a gradient is trained."""
+    by either pooling) and ESM's contact head (unused) always fixed, so no weight without a
+    gradient is trained."""
     layers = main.encoder.layer
     if frozen_layers > len(layers):
         raise ConfigError(
             f"frozen_layers: expected an integer in [0, {len(layers)}] (the encoder's layers), "
             f"got {frozen_layers}"
         )
-    if getattr(main, "pooler", None) is not None:
-        main.pooler.trainable = False
+    for unused in ("pooler", "contact_head"):
+        if getattr(main, unused, None) is not None:
+            getattr(main, unused).trainable = False
     if frozen_layers > 0:
         main.embeddings.trainable = False
         for layer in layers[:frozen_layers]:
