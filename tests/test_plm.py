@@ -241,9 +241,9 @@ def test_protein_set_plm_configs_are_checked():
     assert residues_kept(TrainConfig.from_flat(flat)) == 128
     assert residues_kept(TrainConfig.from_flat({**flat, "max_residues": 50})) == 50
     check_protein_set_config(TrainConfig.from_flat(flat), task, where="w")
-    with pytest.raises(ConfigError, match="head: embedding: not yet on a protein set"):
+    with pytest.raises(ConfigError, match="lr_scaling: a protein set trains in"):
         check_protein_set_config(
-            TrainConfig.from_flat({**flat, "head": "embedding"}), task, where="w"
+            TrainConfig.from_flat({**flat, "lr_scaling": "linear"}), task, where="w"
         )
 
 
@@ -303,3 +303,55 @@ def test_the_classification_head_trains_on_an_scl2205_slice(pretrained, data_dir
         assert row["predicted_class"] in metrics["classes"]
         total = sum(float(row[f"p_{c}"]) for c in metrics["classes"])
         assert total == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_the_embedding_head_trains_on_an_scl2205_slice_from_the_cache(
+    pretrained, data_dir, tmp_path, monkeypatch
+):
+    """`head: embedding` on 201 real SCL2205 proteins: every protein embedded once into the
+    cache, a second training reuses all of them and predicts the same; only the head trains
+    (its loss drops); predict from sequences matches the cached path."""
+    from test_train_proteins import scl_subset, train
+
+    from dmsweep.cli import main
+    from dmsweep.db import open_store
+
+    monkeypatch.setenv("DMSWEEP_CACHE_DIR", str(tmp_path / "cache"))
+    db = tmp_path / "scl.db"
+    store = open_store(str(db))
+    n = scl_subset(store, "scl", step=SCL_PLM_STEP)
+    store.close()
+    config = {"model": "plm", "pretrained": str(pretrained), "head": "embedding",
+              "pooling": "mean", "dropout": 0.0, "max_length": 66, "learning_rate": 1e-2,
+              "batch_size": 16, "max_epochs": 5, "patience": 5, "class_weight": "balanced",
+              "dataset": {"db": f"sqlite://{db}", "collection": "scl"}}  # fmt: skip
+    first = train(config, tmp_path / "a", data_dir)
+    second = train(config, tmp_path / "b", data_dir)
+    reports = [json.loads((f / "provenance.json").read_text()) for f in (first, second)]
+    assert reports[0]["embedding_cache"]["computed"] == n
+    assert reports[1]["embedding_cache"] == {**reports[0]["embedding_cache"], "computed": 0,
+                                             "reused": n}  # fmt: skip
+    assert set(reports[0]["class_weights"]) == set(
+        json.loads((first / "metrics.json").read_text())["classes"]
+    )
+    assert (first / "predictions.csv").read_text() == (second / "predictions.csv").read_text()
+    metrics = json.loads((first / "metrics.json").read_text())
+    assert metrics["task"] == "multiclass" and metrics["n_parameters"] == 32 * 13 + 13
+    with open(first / "history.csv") as stream:
+        losses = [float(r["train_loss"]) for r in csv.DictReader(stream)]
+    assert losses[-1] < losses[0]
+
+    with open(first / "predictions.csv") as stream:
+        cached = list(csv.DictReader(stream))[:3]
+    records = {r.id: r for r in _scl_records(10_000)}
+    fasta = tmp_path / "test.fasta"
+    fasta.write_text("".join(f">{r['id']}\n{records[r['id']].sequence}\n" for r in cached))
+    out = tmp_path / "predicted.csv"
+    assert main(["predict", str(first), "--file", str(fasta), "-o", str(out)]) == 0
+    with open(out) as stream:
+        predicted = list(csv.DictReader(stream))
+    for row, again in zip(cached, predicted, strict=True):
+        assert row["id"] == again["id"]
+        for c in metrics["classes"]:
+            assert float(again[f"p_{c}"]) == pytest.approx(float(row[f"p_{c}"]), abs=1e-4)

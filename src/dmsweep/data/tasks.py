@@ -108,11 +108,6 @@ def check_protein_set_config(config: TrainConfig, task: Task, *, where: str) -> 
         raise ConfigError(
             f"{where}: kernel_size {params.kernel_size} is longer than max_residues {longest}"
         )
-    if isinstance(params, PLMParams) and params.head is not None:
-        raise ConfigError(
-            f"{where}: head: {params.head}: not yet on a protein set (the frozen-embedding "
-            "mode trains on variant tables); leave head unset to fine-tune"
-        )
     for key in ("precision", "lr_scaling"):
         if getattr(config.optim, key) is not None:
             raise ConfigError(

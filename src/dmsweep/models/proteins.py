@@ -220,7 +220,12 @@ def protein_loss(task: Task) -> Any:
 
 def protein_probabilities(model: keras.Model, inputs: dict[str, np.ndarray], task: Task) -> Any:
     """float32 outputs of one batch: (B, C) class probabilities, or (B,) scores."""
-    out = model(_model_inputs(model, inputs), training=False).numpy()
+    return task_outputs(model(_model_inputs(model, inputs), training=False).numpy(), task)
+
+
+def task_outputs(out: np.ndarray, task: Task) -> np.ndarray:
+    """A model's raw outputs as `protein_probabilities` gives them: (B, C) probabilities
+    (a binary task's one unit p(class 1) becomes both columns), or (B,) scores."""
     if task.kind == BINARY:
         p1 = out.reshape(-1)
         return np.stack([1.0 - p1, p1], axis=1).astype(np.float32)

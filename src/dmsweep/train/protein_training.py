@@ -104,15 +104,20 @@ class ProteinJob(_Job):
         model.compile(optimizer=optimizer_for(self.config, n_train), loss=protein_loss(data.task))
         return model
 
+    def _class_weights(self, data: ProteinData) -> np.ndarray | None:
+        """`class_weight: balanced`'s weights of the training split (in provenance), else None."""
+        if self.config.optim.class_weight != "balanced":
+            return None
+        counts = data.summary.class_counts.get("train", {})
+        weights = class_weights(counts, data.task.classes)
+        self.provenance["class_weights"] = dict(
+            zip(data.task.classes, weights.tolist(), strict=True)
+        )
+        return weights
+
     def _fit(self, model: keras.Model, data: ProteinData) -> _BestEpoch:
         optim = self.config.optim
-        weights = None
-        if optim.class_weight == "balanced":
-            counts = data.summary.class_counts.get("train", {})
-            weights = class_weights(counts, data.task.classes)
-            self.provenance["class_weights"] = dict(
-                zip(data.task.classes, weights.tolist(), strict=True)
-            )
+        weights = self._class_weights(data)
         stopper = self._stopper()
         model.fit(
             data.batches.dataset("train", seed=self.config.seed, class_weights=weights),
@@ -129,21 +134,7 @@ class ProteinJob(_Job):
         outputs: dict[str, SplitOutputs] = {}
         task = data.task
         for part in PARTS:
-            ids: list[str] = []
-            targets: list[np.ndarray] = []
-            predicted: list[np.ndarray] = []
-            for records, inputs, batch_targets in data.batches.arrays(part):
-                ids.extend(r.id for r in records)
-                assert batch_targets is not None
-                targets.append(batch_targets)
-                predicted.append(protein_probabilities(model, inputs, task))
-            empty = np.zeros((0, len(task.classes)) if task.is_classification else 0)
-            result = SplitOutputs(
-                ids,
-                np.concatenate(targets) if targets else np.zeros(0),
-                np.concatenate(predicted) if predicted else empty,
-            )
-            outputs[part] = result
+            result = outputs[part] = self._split_outputs(model, data, part)
             if task.is_classification:
                 metrics[part] = classification_metrics(result.targets, result.outputs, task.classes)
             else:
@@ -151,6 +142,24 @@ class ProteinJob(_Job):
                     result.targets, result.outputs, ranking=part != "train"
                 )
         return metrics, outputs["test"]
+
+    def _split_outputs(self, model: keras.Model, data: ProteinData, part: str) -> SplitOutputs:
+        """Ids, targets and outputs (probabilities, or scores) of one split, in `_id` order."""
+        ids: list[str] = []
+        targets: list[np.ndarray] = []
+        predicted: list[np.ndarray] = []
+        for records, inputs, batch_targets in data.batches.arrays(part):
+            ids.extend(r.id for r in records)
+            assert batch_targets is not None
+            targets.append(batch_targets)
+            predicted.append(protein_probabilities(model, inputs, data.task))
+        task = data.task
+        empty = np.zeros((0, len(task.classes)) if task.is_classification else 0)
+        return SplitOutputs(
+            ids,
+            np.concatenate(targets) if targets else np.zeros(0),
+            np.concatenate(predicted) if predicted else empty,
+        )
 
     def _write_predictions(self, data: ProteinData, test: SplitOutputs) -> None:
         write_protein_predictions(
