@@ -13,7 +13,10 @@ every `--step`-th protein", not as converged models):
    from one SQLite collection, `--max-epochs` each; prints test accuracy, balanced
    accuracy, macro F1, log loss, seconds per epoch and the fine-tuning tokens per second
    (tokens of the training split per epoch / seconds per epoch, which includes the tune
-   pass), beside the majority-class accuracy.
+   pass), beside the majority-class accuracy; `head:embedding` is the frozen-embedding mode
+   of the pretrained model (mean pooling, embeddings computed once into the cache, then only
+   the head trains, learning rate 1e-2; its s/epoch is the head's, its embedding pass is in
+   the job's `timings.train`).
 
     nice -n 10 .venv/bin/python bench/bench_plm_scl.py --step 10 --max-epochs 3 --threads 2
 """
@@ -87,6 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     runs = {
         "plm pretrained": {**plm, "pretrained": str(models["pretrained"].resolve())},
         "plm from scratch": {**plm, "pretrained": str(models["scratch"].resolve())},
+        "plm head:embedding": {
+            **plm,
+            "pretrained": str(models["pretrained"].resolve()),
+            "head": "embedding",
+            "pooling": "mean",
+            "learning_rate": 1e-2,
+        },
         "cnn one-hot": {**CNN, "max_residues": args.cnn_residues},
     }
     common = {"dataset": dataset, "max_epochs": args.max_epochs, "patience": args.max_epochs}
@@ -107,10 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         test = metrics["splits"]["test"]
         majority = max(test["n_per_class"].values()) / test["n"]
         per_epoch = metrics["seconds_per_epoch"]
-        rate = f"{tokens / per_epoch:8.0f}" if name.startswith("plm") else f"{'-':>8}"
+        tuned = name.startswith("plm") and "embedding" not in name
+        rate = f"{tokens / per_epoch:8.0f}" if tuned else f"{'-':>8}"
         print(f"{name:18} {test['accuracy']:6.3f} {test['balanced_accuracy']:7.3f} "
               f"{test['macro_f1']:7.3f} {test['log_loss']:7.3f} {per_epoch:8.1f} {rate}  "
-              f"{outcome.path.name}")  # fmt: skip
+              f"{outcome.path.name} ({metrics['timings']['train']:.0f} s training)")  # fmt: skip
     if majority is not None:
         print(f"{'majority class':18} {majority:6.3f}   (test n = {test['n']})")
     return 0
