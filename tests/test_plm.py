@@ -4,6 +4,7 @@ frozen, the regression loss drops, job folders predict, configs are validated.""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -64,27 +65,32 @@ def test_a_stop_codon_ends_the_sequence_and_long_ones_are_truncated(pretrained, 
     assert abs(scores[4] - scores[0]) > 1e-6
 
 
-def test_frozen_layers_are_frozen_and_the_rest_trains(pretrained, gfp) -> None:
+def check_one_frozen_layer_trains(pretrained: Path, gfp, **params) -> keras.Model:
+    """A plm with frozen_layers 1, eight AdamW steps on 16 real variants: the loss drops, the
+    embeddings and the lowest layer stay as loaded and are not trainable, the top layer's
+    trainable weights and the head move (tests/test_plm_esm.py too). Returns the model."""
     config = TrainConfig.from_flat(
         {"model": "plm", "pretrained": str(pretrained), "frozen_layers": 1, "dropout": 0.0,
          "learning_rate": 1e-3, "batch_size": 16, "max_epochs": 1, "warmup_fraction": 0.0}
     )  # fmt: skip
-    model = _model(pretrained, gfp.codes.shape[1], frozen_layers=1)
+    model = _model(pretrained, gfp.codes.shape[1], frozen_layers=1, **params)
     model.compile(optimizer=optimizer_for(config, 64), loss="mse")
     main = model.get_layer("plm_backbone").main
     frozen = [*main.embeddings.weights, *main.encoder.layer[0].weights]
-    trained = [*main.encoder.layer[1].weights, *model.get_layer("output").weights]
+    trained = [*main.encoder.layer[1].trainable_weights, *model.get_layer("output").weights]
     before = [w.numpy().copy() for w in frozen + trained]
-    codes, scores = gfp.codes[:16], gfp.scores[:16]
-    losses = [float(model.train_on_batch(codes, scores)) for _ in range(8)]
+    losses = [float(model.train_on_batch(gfp.codes[:16], gfp.scores[:16])) for _ in range(8)]
     after = [w.numpy() for w in frozen + trained]
     assert all(np.array_equal(b, a) for b, a in zip(before[: len(frozen)], after, strict=False))
-    assert all(
-        not np.array_equal(b, a)
-        for b, a in zip(before[len(frozen) :], after[len(frozen) :], strict=True)
-    )
+    moved = zip(before[len(frozen) :], after[len(frozen) :], strict=True)
+    assert all(not np.array_equal(b, a) for b, a in moved)
     assert losses[-1] < losses[0]
     assert not any(id(w) in {id(t) for t in model.trainable_weights} for w in frozen)
+    return model
+
+
+def test_frozen_layers_are_frozen_and_the_rest_trains(pretrained, gfp) -> None:
+    check_one_frozen_layer_trains(pretrained, gfp)
 
 
 def test_a_saved_plm_loads_and_scores_alike(pretrained, gfp, tmp_path: Path) -> None:
@@ -171,3 +177,181 @@ def test_a_sweep_with_a_plm_builds_and_runs_locally(pretrained, data_dir, tmp_pa
     assert provenance["pretrained"]["path"].endswith("data/plm/tiny")
     metrics = json.loads((run.paths.results / job_id / "metrics.json").read_text())
     assert metrics["splits"]["test"]["n"] == 20
+
+
+# ------------------------------------------------------------------------- protein sets (SCL2205)
+
+SCL_PLM_STEP = 95
+"""Every 95th SCL2205 protein: 201 proteins across the published train/eval/test split."""
+
+
+def _scl_records(n: int) -> list:
+    import itertools
+
+    from dmsweep.data.proteins import open_protein_source
+
+    return list(itertools.islice(open_protein_source("scl2205"), 0, None, SCL_PLM_STEP))[:n]
+
+
+def test_a_long_protein_keeps_its_first_residues_as_its_tokenizer_spells_them(pretrained):
+    """The truncation policy: max_length 64 keeps the first 62 residues; the in-graph tokens
+    are the tokenizer's for the first 62 residues space-separated (unknown letters: X); a
+    change past them changes nothing, one before does; padding to a longer protein of the
+    batch changes nothing either; probabilities sum to one."""
+    from dmsweep.data.protein_batches import batch_arrays, sequence_codes
+    from dmsweep.data.tasks import MULTICLASS, Task
+    from dmsweep.models.hf import AutoTokenizer
+    from dmsweep.models.proteins import build_protein_model, protein_probabilities
+
+    task = Task(MULTICLASS, "location", ("a", "b", "c"))
+    params = PLMParams(pretrained=str(pretrained), max_length=64, pooling="mean", dropout=0.0)
+    model = build_protein_model(params, table=np.zeros((23, 1)), task=task, pretrained=pretrained)
+    import dataclasses
+
+    records = sorted(_scl_records(20), key=lambda r: len(r.sequence))
+    short = dataclasses.replace(records[0], sequence=records[0].sequence[:40])
+    long = records[-1]
+    assert len(long.sequence) > 300
+    sequence = long.sequence[:10] + "B" + long.sequence[11:]
+    tokenizer = AutoTokenizer.from_pretrained(str(pretrained), local_files_only=True)
+    expected = tokenizer(" ".join(sequence[:62]).replace("B", "X"))["input_ids"]
+    ids, attention, count = model.get_layer("plm_backbone").tokenise(sequence_codes(sequence)[None])
+    assert ids.numpy()[0].tolist() == expected and int(count[0, 0]) == 62
+    assert attention.numpy().sum() == 64
+    beyond = sequence[:100] + ("W" if sequence[100] != "W" else "A") + sequence[101:]
+    before = sequence[:30] + ("W" if sequence[30] != "W" else "A") + sequence[31:]
+    codes = np.stack([sequence_codes(s)[:300] for s in (sequence, beyond, before)])
+    p = protein_probabilities(model, {"codes": codes}, task)
+    assert np.allclose(p.sum(axis=1), 1.0, atol=1e-6)
+    assert np.allclose(p[0], p[1], atol=1e-6) and not np.allclose(p[0], p[2], atol=1e-6)
+    alone, _ = batch_arrays([short], task=None)
+    together, _ = batch_arrays([short, long], task=None)
+    assert np.allclose(
+        protein_probabilities(model, alone, task)[0],
+        protein_probabilities(model, together, task)[0],
+        atol=1e-5,
+    )
+
+
+def test_protein_set_plm_configs_are_checked():
+    from dmsweep.data.tasks import check_protein_set_config, protein_set_task, residues_kept
+
+    task = protein_set_task({"y": ["a", "b"]}, None, where="w")
+    flat = {"model": "plm", "pretrained": "x", "max_length": 130}
+    assert residues_kept(TrainConfig.from_flat(flat)) == 128
+    assert residues_kept(TrainConfig.from_flat({**flat, "max_residues": 50})) == 50
+    check_protein_set_config(TrainConfig.from_flat(flat), task, where="w")
+    with pytest.raises(ConfigError, match="lr_scaling: a protein set trains in"):
+        check_protein_set_config(
+            TrainConfig.from_flat({**flat, "lr_scaling": "linear"}), task, where="w"
+        )
+
+
+@pytest.mark.slow
+def test_the_classification_head_trains_on_an_scl2205_slice(pretrained, data_dir, tmp_path):
+    """201 real SCL2205 proteins (published split) in SQLite, 13 classes: the train loss drops
+    over 3 epochs, the embeddings and the frozen layer are the pretrained weights, the other
+    layer moved, metrics.json has the classification metrics, and predict gives class
+    probabilities summing to one."""
+    from test_train_proteins import scl_subset, train
+
+    from dmsweep.cli import main
+    from dmsweep.db import open_store
+    from dmsweep.models.hf import TFAutoModel
+
+    db = tmp_path / "scl.db"
+    store = open_store(str(db))
+    n = scl_subset(store, "scl", step=SCL_PLM_STEP)
+    store.close()
+    folder = train(
+        {"model": "plm", "pretrained": str(pretrained), "frozen_layers": 1, "pooling": "cls",
+         "dropout": 0.1, "max_length": 66, "warmup_fraction": 0.1, "learning_rate": 3e-3,
+         "batch_size": 16, "max_epochs": 3, "patience": 3,
+         "dataset": {"db": f"sqlite://{db}", "collection": "scl"}},
+        tmp_path / "results",
+        data_dir,
+    )  # fmt: skip
+    with open(folder / "history.csv") as stream:
+        losses = [float(r["train_loss"]) for r in csv.DictReader(stream)]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["task"] == "multiclass" and len(metrics["classes"]) == 13
+    assert sum(metrics["splits"][p]["n"] for p in ("train", "tune", "test")) == n
+    test = metrics["splits"]["test"]
+    assert 0 <= test["accuracy"] <= 1 and test["log_loss"] > 0
+    assert np.array(test["confusion_matrix"]).sum() == test["n"]
+    provenance = json.loads((folder / "provenance.json").read_text())
+    assert provenance["pretrained"]["origin"].startswith("locally pretrained")
+
+    main_layer = load_model(folder / "model" / "model.keras").get_layer("plm_backbone").main
+    original = TFAutoModel.from_pretrained(str(pretrained), local_files_only=True).bert
+    pairs = [(main_layer.embeddings, original.embeddings)]
+    pairs += [(main_layer.encoder.layer[0], original.encoder.layer[0])]
+    for tuned, source in pairs:
+        for a, b in zip(tuned.weights, source.weights, strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    moved = zip(main_layer.encoder.layer[1].weights, original.encoder.layer[1].weights, strict=True)
+    assert any(not np.array_equal(a.numpy(), b.numpy()) for a, b in moved)
+
+    out = tmp_path / "predicted.csv"
+    assert main(["predict", str(folder), "MKTAYIAKQRQISFVKSHFSRQ", "MSTNPKPQRKTKRNTNRRPQDVKFPGG",
+                 "-o", str(out)]) == 0  # fmt: skip
+    with open(out) as stream:
+        rows = list(csv.DictReader(stream))
+    assert [r["id"] for r in rows] == ["seq1", "seq2"]
+    for row in rows:
+        assert row["predicted_class"] in metrics["classes"]
+        total = sum(float(row[f"p_{c}"]) for c in metrics["classes"])
+        assert total == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_the_embedding_head_trains_on_an_scl2205_slice_from_the_cache(
+    pretrained, data_dir, tmp_path, monkeypatch
+):
+    """`head: embedding` on 201 real SCL2205 proteins: every protein embedded once into the
+    cache, a second training reuses all of them and predicts the same; only the head trains
+    (its loss drops); predict from sequences matches the cached path."""
+    from test_train_proteins import scl_subset, train
+
+    from dmsweep.cli import main
+    from dmsweep.db import open_store
+
+    monkeypatch.setenv("DMSWEEP_CACHE_DIR", str(tmp_path / "cache"))
+    db = tmp_path / "scl.db"
+    store = open_store(str(db))
+    n = scl_subset(store, "scl", step=SCL_PLM_STEP)
+    store.close()
+    config = {"model": "plm", "pretrained": str(pretrained), "head": "embedding",
+              "pooling": "mean", "dropout": 0.0, "max_length": 66, "learning_rate": 1e-2,
+              "batch_size": 16, "max_epochs": 5, "patience": 5, "class_weight": "balanced",
+              "dataset": {"db": f"sqlite://{db}", "collection": "scl"}}  # fmt: skip
+    first = train(config, tmp_path / "a", data_dir)
+    second = train(config, tmp_path / "b", data_dir)
+    reports = [json.loads((f / "provenance.json").read_text()) for f in (first, second)]
+    assert reports[0]["embedding_cache"]["computed"] == n
+    assert reports[1]["embedding_cache"] == {**reports[0]["embedding_cache"], "computed": 0,
+                                             "reused": n}  # fmt: skip
+    assert set(reports[0]["class_weights"]) == set(
+        json.loads((first / "metrics.json").read_text())["classes"]
+    )
+    assert (first / "predictions.csv").read_text() == (second / "predictions.csv").read_text()
+    metrics = json.loads((first / "metrics.json").read_text())
+    assert metrics["task"] == "multiclass" and metrics["n_parameters"] == 32 * 13 + 13
+    with open(first / "history.csv") as stream:
+        losses = [float(r["train_loss"]) for r in csv.DictReader(stream)]
+    assert losses[-1] < losses[0]
+
+    with open(first / "predictions.csv") as stream:
+        cached = list(csv.DictReader(stream))[:3]
+    records = {r.id: r for r in _scl_records(10_000)}
+    fasta = tmp_path / "test.fasta"
+    fasta.write_text("".join(f">{r['id']}\n{records[r['id']].sequence}\n" for r in cached))
+    out = tmp_path / "predicted.csv"
+    assert main(["predict", str(first), "--file", str(fasta), "-o", str(out)]) == 0
+    with open(out) as stream:
+        predicted = list(csv.DictReader(stream))
+    for row, again in zip(cached, predicted, strict=True):
+        assert row["id"] == again["id"]
+        for c in metrics["classes"]:
+            assert float(again[f"p_{c}"]) == pytest.approx(float(row[f"p_{c}"]), abs=1e-4)

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from dmsweep.config import RANDOM_SPLIT, CNNParams, GCNParams, TrainConfig
+from dmsweep.config import RANDOM_SPLIT, CNNParams, GCNParams, PLMParams, TrainConfig
 from dmsweep.errors import ConfigError
 
 REGRESSION = "regression"
 BINARY = "binary"
 MULTICLASS = "multiclass"
-PROTEIN_SET_MODELS = ("cnn", "gcn")
+PROTEIN_SET_MODELS = ("cnn", "gcn", "plm")
 """Model types that train on proteins of different lengths (linear and fc need one length)."""
 PROTEIN_SET_SPLIT = "main"
 """A protein set's `split`: the one its records carry (the card's published split, or the
@@ -118,6 +118,18 @@ def check_protein_set_config(config: TrainConfig, task: Task, *, where: str) -> 
             f"{where}: class_weight: only applies to a classification (label {task.label!r} "
             "is a number)"
         )
+
+
+def residues_kept(config: TrainConfig) -> int | None:
+    """How many residues of each protein a protein-set training reads (None: all): the
+    first `max_residues`, and for a `plm` at most its first `max_length - 2` (the tokens
+    less [CLS] and [SEP]; the model cuts further if its position embeddings are fewer).
+    Longer proteins keep their N-terminal residues, the rest is dropped (docs/train.md)."""
+    limits = [config.data.max_residues]
+    if isinstance(config.params, PLMParams):
+        limits.append(config.params.max_length - 2)
+    given = [n for n in limits if n is not None]
+    return min(given) if given else None
 
 
 def check_variant_config(config: TrainConfig, *, where: str) -> None:

@@ -1,17 +1,22 @@
-"""Model type `plm`: a pretrained protein language model with a regression head on variants.
+"""Model type `plm`: a pretrained protein language model with a regression head on variants,
+or a classification head on a protein set.
 
 The model takes the same int8 residue codes (batch, L) as every other dmsweep model, so the
 trainer, `predict` and `serve` need nothing new. `PLMBackbone` tokenises inside the graph:
 
 - residues are looked up in the model's vocabulary (its tokenizer's ids; a residue without a
-  token is a one-line error when the model is built);
+  token is a one-line error when the model is built); a protein set's unknown residues
+  (X, B, Z, U, O: `UNKNOWN_CODE`) become the vocabulary's `X` (else its unknown token);
 - a variant with a stop codon is its sequence *up to the stop* (what the cell makes: the
-  rest is padding, masked out);
+  rest is padding, masked out); a protein set's padding (`PAD_CODE`) ends it alike;
 - the sequence is cut to its first `max_length - 2` residues (`max_length` capped by the
-  model's position embeddings), then `[CLS] residues [SEP]` padded, with the attention mask.
+  model's position embeddings): the truncation policy, N-terminus kept, for variants and
+  long proteins alike; then `[CLS] residues [SEP]` (ESM: `<cls> residues <eos>`) padded,
+  with the attention mask.
 
-Pooling: the [CLS] state, or the mean of the residue tokens' states. Then dropout and one
-float32 output. `frozen_layers` N > 0 fixes the embeddings and the lowest N encoder layers.
+Pooling: the [CLS] state, or the mean of the residue tokens' states. Then dropout and the
+float32 output: one score, or a protein set's classes (sigmoid for two, softmax for more).
+`frozen_layers` N > 0 fixes the embeddings and the lowest N encoder layers.
 The encoder's config travels in the layer's config and its weights in the `.keras` file, so a
 saved model loads without the pretrained directory.
 """
@@ -23,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from dmsweep.config import PLMParams
+from dmsweep.data.protein_batches import NUM_CODES, PAD_CODE, UNKNOWN_CODE
+from dmsweep.data.tasks import BINARY, MULTICLASS, Task
 from dmsweep.data.variants import ALPHABET
 from dmsweep.errors import ConfigError, DataError
 from dmsweep.models.hf import AutoConfig, AutoTokenizer, TFAutoModel, create_optimizer, keras, tf
@@ -31,8 +38,11 @@ from dmsweep.models.layers import PACKAGE
 STOP_CODE = ALPHABET.index("*")
 
 
-def build_plm(params: PLMParams, pretrained: Path, length: int) -> keras.Model:
-    """codes (batch, length) int8 -> score (batch, 1): the pretrained encoder and the head."""
+def build_plm(
+    params: PLMParams, pretrained: Path, length: int | None, task: Task | None = None
+) -> keras.Model:
+    """codes (batch, length) int8 -> score (batch, 1): the pretrained encoder and the head.
+    A protein set (`length` None: proteins of any length) has its `task`'s outputs."""
     tokenizer = AutoTokenizer.from_pretrained(str(pretrained), local_files_only=True)
     encoder = TFAutoModel.from_pretrained(str(pretrained), local_files_only=True)
     backbone = PLMBackbone(
@@ -48,12 +58,17 @@ def build_plm(params: PLMParams, pretrained: Path, length: int) -> keras.Model:
     codes = keras.Input(shape=(length,), dtype="int8", name="codes")
     x = backbone(codes)
     x = keras.layers.Dropout(params.dropout, name="head_dropout")(x)
-    out = keras.layers.Dense(1, dtype="float32", name="output")(x)
+    units, activation = 1, None
+    if task is not None:
+        units, activation = task.outputs, {BINARY: "sigmoid", MULTICLASS: "softmax"}.get(task.kind)
+    out = keras.layers.Dense(units, activation=activation, dtype="float32", name="output")(x)
     return keras.Model(codes, out, name="plm")
 
 
 def residue_token_ids(tokenizer: Any, where: Path) -> list[int]:
-    """Token id of each residue code (ALPHABET order); the stop codon maps to padding."""
+    """Token id of each residue code (ALPHABET order, then UNKNOWN_CODE and PAD_CODE): the
+    stop codon and padding map to padding, an unknown residue to `X` (else the unknown
+    token)."""
     ids = []
     for residue in ALPHABET[:STOP_CODE]:
         token = tokenizer.convert_tokens_to_ids(residue)
@@ -63,7 +78,13 @@ def residue_token_ids(tokenizer: Any, where: Path) -> list[int]:
                 "(expected one token per amino acid, as ProtBERT's or ESM's)"
             )
         ids.append(int(token))
-    return [*ids, int(tokenizer.pad_token_id)]
+    unknown = tokenizer.convert_tokens_to_ids("X")
+    if unknown is None:
+        unknown = tokenizer.unk_token_id
+    pad = int(tokenizer.pad_token_id)
+    table = [*ids, pad, int(unknown), pad]
+    assert len(table) == NUM_CODES and table[UNKNOWN_CODE] == int(unknown)
+    return table
 
 
 def special_token_ids(tokenizer: Any) -> dict[str, int]:
@@ -72,13 +93,14 @@ def special_token_ids(tokenizer: Any) -> dict[str, int]:
     return {"cls": int(tokenizer.cls_token_id), "sep": int(sep), "pad": int(tokenizer.pad_token_id)}
 
 
-def max_residues(max_length: int, encoder_config: Any, length: int) -> int:
+def max_residues(max_length: int, encoder_config: Any, length: int | None) -> int:
     """Residues kept per sequence: max_length tokens (capped by the model's positions) less
-    [CLS] and [SEP], at most the sequence length."""
+    [CLS] and [SEP], at most the sequence length (a protein set's: any)."""
     positions = int(getattr(encoder_config, "max_position_embeddings", max_length))
     if getattr(encoder_config, "model_type", "") == "esm":  # ESM counts its padding offset
         positions -= 2
-    return max(1, min(length, min(max_length, positions) - 2))
+    kept = min(max_length, positions) - 2
+    return max(1, kept if length is None else min(length, kept))
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -110,9 +132,13 @@ class PLMBackbone(keras.layers.Layer):
         self._table = tf.constant(self.token_ids, dtype=tf.int32)
         _freeze(self.main, self.frozen_layers)
 
-    def call(self, codes: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+    def tokenise(self, codes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """(token ids, attention mask, residues kept (batch, 1)) of int8 codes, as the
+        model's tokenizer would give them for the sequence cut at a stop or padding and to
+        its first `max_residues` residues."""
         codes = tf.cast(codes[:, : self.max_residues], tf.int32)
-        kept = tf.math.cumprod(tf.cast(codes != STOP_CODE, tf.int32), axis=1)  # up to a stop
+        ends = (codes == STOP_CODE) | (codes == PAD_CODE)
+        kept = tf.math.cumprod(tf.cast(~ends, tf.int32), axis=1)  # up to a stop or padding
         count = tf.reduce_sum(kept, axis=1, keepdims=True)
         pad, cls, sep = (self.special_ids[k] for k in ("pad", "cls", "sep"))
         tokens = tf.gather(self._table, codes) * kept + pad * (1 - kept)
@@ -121,6 +147,11 @@ class PLMBackbone(keras.layers.Layer):
         positions = tf.range(tf.shape(ids)[1])[tf.newaxis, :]
         ids = tf.where(positions == count + 1, sep, ids)
         attention = tf.cast(positions <= count + 1, tf.int32)
+        return ids, attention, count
+
+    def call(self, codes: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        ids, attention, count = self.tokenise(codes)
+        positions = tf.range(tf.shape(ids)[1])[tf.newaxis, :]
         hidden = self.main(input_ids=ids, attention_mask=attention, training=training)[0]
         if self.pooling == "cls":
             return hidden[:, 0]
@@ -146,15 +177,17 @@ class PLMBackbone(keras.layers.Layer):
 
 def _freeze(main: Any, frozen_layers: int) -> None:
     """The embeddings and the lowest `frozen_layers` encoder layers fixed; the pooler (unused
-    by either pooling) always fixed, so no weight without a gradient is trained."""
+    by either pooling) and ESM's contact head (unused) always fixed, so no weight without a
+    gradient is trained."""
     layers = main.encoder.layer
     if frozen_layers > len(layers):
         raise ConfigError(
             f"frozen_layers: expected an integer in [0, {len(layers)}] (the encoder's layers), "
             f"got {frozen_layers}"
         )
-    if getattr(main, "pooler", None) is not None:
-        main.pooler.trainable = False
+    for unused in ("pooler", "contact_head"):
+        if getattr(main, unused, None) is not None:
+            getattr(main, unused).trainable = False
     if frozen_layers > 0:
         main.embeddings.trainable = False
         for layer in layers[:frozen_layers]:

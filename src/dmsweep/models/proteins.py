@@ -16,17 +16,19 @@ what it is batched with:
   protein, zero on padding), a dense layer with dropout and the output.
 
 The output is one unit (a score, or p(class 1) of a binary task: sigmoid) or one per class
-(softmax), always float32.
+(softmax), always float32. A `plm` on a protein set is the pretrained encoder with the same
+outputs (`dmsweep.models.plm`, loaded only for it): it tokenises the same padded codes.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dmsweep._tf import keras, tf
-from dmsweep.config import CNNParams, GCNParams, ModelParams
+from dmsweep.config import CNNParams, GCNParams, ModelParams, PLMParams
 from dmsweep.data.protein_batches import NUM_CODES, PAD_CODE
 from dmsweep.data.tasks import BINARY, MULTICLASS, Task
 from dmsweep.errors import TrainingError
@@ -162,8 +164,17 @@ class MaskedAttentionPool(keras.layers.Layer):
 PROTEIN_LAYERS = (ResidueMask, MaskResidues, MaskedMeanMaxPool, EdgeGraphConv, MaskedAttentionPool)
 
 
-def build_protein_model(params: ModelParams, *, table: np.ndarray, task: Task) -> keras.Model:
-    """The (uncompiled) protein-set model of `params` (cnn or gcn) for `task`."""
+def build_protein_model(
+    params: ModelParams, *, table: np.ndarray, task: Task, pretrained: Path | None = None
+) -> keras.Model:
+    """The (uncompiled) protein-set model of `params` (cnn, gcn, or plm with its `pretrained`
+    directory) for `task`."""
+    if isinstance(params, PLMParams):
+        if pretrained is None:
+            raise TrainingError("plm: the model needs its pretrained directory, none was given")
+        from dmsweep.models import plm
+
+        return plm.build_plm(params, pretrained, None, task)
     table = np.asarray(table, dtype=np.float32)
     if table.shape[0] != NUM_CODES:
         raise TrainingError(f"a protein set's table has {NUM_CODES} rows, got {table.shape}")
@@ -209,7 +220,12 @@ def protein_loss(task: Task) -> Any:
 
 def protein_probabilities(model: keras.Model, inputs: dict[str, np.ndarray], task: Task) -> Any:
     """float32 outputs of one batch: (B, C) class probabilities, or (B,) scores."""
-    out = model(_model_inputs(model, inputs), training=False).numpy()
+    return task_outputs(model(_model_inputs(model, inputs), training=False).numpy(), task)
+
+
+def task_outputs(out: np.ndarray, task: Task) -> np.ndarray:
+    """A model's raw outputs as `protein_probabilities` gives them: (B, C) probabilities
+    (a binary task's one unit p(class 1) becomes both columns), or (B,) scores."""
     if task.kind == BINARY:
         p1 = out.reshape(-1)
         return np.stack([1.0 - p1, p1], axis=1).astype(np.float32)

@@ -14,6 +14,11 @@ truncation are those of the model).
 
 The saved model is the whole plm (encoder frozen, the trained head), so `predict` and
 `serve` score new variants from codes as for a fine-tuned plm.
+
+On a protein set (`ProteinEmbeddingJob`) each protein is its codes cut to the residues the
+model reads (`residues_kept`) and padded with `PAD_CODE` to that width, so its key does not
+depend on the proteins it is batched with; the head is the classification head, trained
+with the protein set's loss and class weights.
 """
 
 from __future__ import annotations
@@ -27,7 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from dmsweep.data.protein_batches import PAD_CODE
+from dmsweep.data.tasks import residues_kept
 from dmsweep.models.hf import keras
+from dmsweep.models.proteins import protein_loss, task_outputs
 from dmsweep.train.job import (
     PARTS,
     STEPS_PER_EXECUTION,
@@ -39,6 +47,7 @@ from dmsweep.train.job import (
 from dmsweep.train.job import _BestEpoch as BestEpoch
 from dmsweep.train.metrics import regression_metrics
 from dmsweep.train.parallel import Parallel
+from dmsweep.train.protein_training import ProteinData, ProteinJob, SplitOutputs
 
 CACHE_FOLDER = "plm-embeddings"
 KEYS, EMBEDDINGS = "keys.npy", "embeddings.npy"
@@ -174,28 +183,86 @@ class EmbeddingJob(_Job):
 
     def _embed(self, model: keras.Model, data: Any) -> dict[str, np.ndarray]:
         """Embeddings of the train, tune and test rows, through the cache."""
-        params = self.config.params
-        settings = EmbeddingSettings(
-            pretrained_checksum=self.provenance["pretrained"]["checksum"],
-            pooling=params.pooling,
-            max_length=params.max_length,
+        codes = {part: data.dataset.codes[getattr(data.split, part)] for part in PARTS}
+        return embed_parts(self, model, codes)
+
+
+class ProteinEmbeddingJob(ProteinJob):
+    """A `plm` with `head: embedding` on a protein set: each protein's pooled embedding once
+    (through the cache), then the classification (or regression) head trains on them."""
+
+    def _build(self, data: ProteinData) -> keras.Model:
+        model = super()._build(data)
+        model.get_layer("plm_backbone").trainable = False
+        return model
+
+    def _fit(self, model: keras.Model, data: ProteinData) -> BestEpoch:
+        self.splits = {part: self._split_codes(data, part) for part in PARTS}
+        self.embeddings = embed_parts(self, model, {p: c for p, (_, _, c) in self.splits.items()})
+        config, optim = self.config, self.config.optim
+        head = _head(model)
+        n_train = len(self.splits["train"][0])
+        head.compile(optimizer=optimizer_for(config, n_train), loss=protein_loss(data.task))
+        weights = self._class_weights(data)
+        targets = {part: self.splits[part][1] for part in PARTS}
+        stopper = self._stopper()
+        head.fit(
+            self.embeddings["train"],
+            targets["train"],
+            sample_weight=None if weights is None else weights[targets["train"]],
+            batch_size=optim.batch_size,
+            shuffle=True,
+            epochs=optim.max_epochs,
+            validation_data=(self.embeddings["tune"], targets["tune"]),
+            callbacks=[stopper],
+            verbose=0,
         )
-        rows = np.concatenate([getattr(data.split, part) for part in PARTS])
-        every, report = cached_embeddings(
-            model.get_layer("plm_backbone"),
-            data.dataset.codes[rows],
-            settings,
-            self.cache.source.cache,
-            eval_batch_size(self.config),
-        )
-        self.provenance["embedding_cache"] = vars(report)
-        self.folder.write_provenance(self.provenance)
-        out, start = {}, 0
-        for part in PARTS:
-            size = len(getattr(data.split, part))
-            out[part] = every[start : start + size]
-            start += size
-        return out
+        stopper.restore(head)
+        return stopper
+
+    def _split_outputs(self, model: keras.Model, data: ProteinData, part: str) -> SplitOutputs:
+        ids, targets, _ = self.splits[part]
+        out = _head(model).predict(self.embeddings[part], batch_size=4096, verbose=0)
+        return SplitOutputs(ids, targets, task_outputs(out, data.task))
+
+    def _split_codes(self, data: ProteinData, part: str) -> tuple[list[str], np.ndarray, Any]:
+        """Ids, targets and int8 codes (n, residues kept) padded with PAD_CODE of a split."""
+        width = residues_kept(self.config)
+        ids: list[str] = []
+        targets, rows = [], []
+        for records, inputs, batch_targets in data.batches.arrays(part):
+            ids.extend(r.id for r in records)
+            targets.append(batch_targets)
+            codes = np.full((len(records), width), PAD_CODE, dtype=np.int8)
+            codes[:, : inputs["codes"].shape[1]] = inputs["codes"][:, :width]
+            rows.append(codes)
+        empty = np.zeros((0, width), np.int8)
+        return ids, np.concatenate(targets), np.concatenate(rows) if rows else empty
+
+
+def embed_parts(job: _Job, model: keras.Model, codes: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Pooled embeddings of each split's codes (one pass through the cache, recorded in the
+    job's provenance as `embedding_cache`)."""
+    params = job.config.params
+    settings = EmbeddingSettings(
+        pretrained_checksum=job.provenance["pretrained"]["checksum"],
+        pooling=params.pooling,
+        max_length=params.max_length,
+    )
+    every, report = cached_embeddings(
+        model.get_layer("plm_backbone"),
+        np.concatenate([codes[part] for part in PARTS]),
+        settings,
+        job.cache.source.cache,
+        eval_batch_size(job.config),
+    )
+    job.provenance["embedding_cache"] = vars(report)
+    job.folder.write_provenance(job.provenance)
+    out, start = {}, 0
+    for part in PARTS:
+        out[part] = every[start : start + len(codes[part])]
+        start += len(codes[part])
+    return out
 
 
 def _head(model: keras.Model) -> keras.Model:
@@ -206,4 +273,10 @@ def _head(model: keras.Model) -> keras.Model:
     return keras.Model(embedding, model.get_layer("output")(x), name="plm_head")
 
 
-__all__ = ["CacheReport", "EmbeddingJob", "EmbeddingSettings", "cached_embeddings"]
+__all__ = [
+    "CacheReport",
+    "EmbeddingJob",
+    "EmbeddingSettings",
+    "ProteinEmbeddingJob",
+    "cached_embeddings",
+]

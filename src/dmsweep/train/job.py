@@ -187,11 +187,7 @@ class _Job:
         adjacency = None
         if isinstance(config.params, GCNParams):
             adjacency = cache.graph(dataset, config.params)
-        pretrained = None
-        if isinstance(config.params, PLMParams):
-            checked = cache.pretrained(config.params.pretrained)
-            pretrained = checked.path
-            self.provenance["pretrained"] = checked.provenance()
+        pretrained = self._pretrained()
         self.folder.write_split(split.assignment(len(dataset)))
         self.provenance["data_files"] = _data_files(dataset, config)
         self.provenance["split_checksums"] = split.checksums()
@@ -199,6 +195,15 @@ class _Job:
         return _Data(
             dataset=dataset, split=split, table=table, adjacency=adjacency, pretrained=pretrained
         )
+
+    def _pretrained(self) -> Path | None:
+        """A plm's checked pretrained directory (its checksum and origin into provenance)."""
+        params = self.config.params
+        if not isinstance(params, PLMParams):
+            return None
+        checked = self.cache.pretrained(params.pretrained)
+        self.provenance["pretrained"] = checked.provenance()
+        return checked.path
 
     def _build(self, data: _Data) -> keras.Model:
         keras.backend.clear_session()

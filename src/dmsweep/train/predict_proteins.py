@@ -1,8 +1,9 @@
 """`dmsweep predict` for a model trained on a protein set: class probabilities of sequences.
 
 A protein-set job folder holds the model with its encoding table; its metrics.json names the
-task (label, classes). A sequence model (`cnn`) scores sequences given on the command line
-or in a FASTA file; each is cut to the training's `max_residues`. Structure models (`gcn`)
+task (label, classes). A sequence model (`cnn`, or a `plm`, which tokenises inside the model)
+scores sequences given on the command line or in a FASTA file; each is cut as in training
+(`residues_kept`: `max_residues`, a plm's `max_length - 2`). Structure models (`gcn`)
 need coordinates (PDB files or document ids): not yet.
 """
 
@@ -15,11 +16,11 @@ from typing import IO
 
 import numpy as np
 
-from dmsweep.config import CNNParams, TrainConfig
+from dmsweep.config import CNNParams, PLMParams, TrainConfig
 from dmsweep.core.results import judge_folder
 from dmsweep.data.protein_batches import batch_arrays
 from dmsweep.data.proteins import ProteinRecord, fasta_records
-from dmsweep.data.tasks import REGRESSION, Task
+from dmsweep.data.tasks import REGRESSION, Task, residues_kept
 from dmsweep.errors import DataError, JobFolderError
 from dmsweep.jobfiles import JobPaths
 
@@ -62,10 +63,10 @@ def predict_sequences(folder: Path, sequences: list[tuple[str, str]]) -> Protein
         raise JobFolderError(f"{paths.root}: no valid result ({verdict.detail})")
     flat = {k: v for k, v in verdict.result.config.items() if k != "job_id"}
     config = TrainConfig.from_flat(flat, source=str(paths.config))
-    if not isinstance(config.params, CNNParams):
+    if not isinstance(config.params, CNNParams | PLMParams):
         raise JobFolderError(
             f"{paths.root}: a {config.model} needs coordinates (PDB files or document ids), "
-            "which predict does not take yet; sequence models (cnn) take sequences"
+            "which predict does not take yet; sequence models (cnn, plm) take sequences"
         )
     for name, sequence in sequences:
         if not sequence.isalpha():
@@ -78,7 +79,7 @@ def predict_sequences(folder: Path, sequences: list[tuple[str, str]]) -> Protein
     for start in range(0, len(sequences), BATCH):
         chunk = sequences[start : start + BATCH]
         records = [ProteinRecord(id=i, sequence=s) for i, s in chunk]
-        inputs, _ = batch_arrays(records, task=None, max_length=config.data.max_residues)
+        inputs, _ = batch_arrays(records, task=None, max_length=residues_kept(config))
         outputs.append(protein_probabilities(model, inputs, task))
     return ProteinPrediction([i for i, _ in sequences], task, np.concatenate(outputs))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,11 +24,11 @@ from dmsweep.config import TrainConfig
 from dmsweep.data.encodings import encoding_checksums, encoding_table
 from dmsweep.data.protein_batches import class_weights, protein_table
 from dmsweep.data.splits import PARTS
-from dmsweep.data.tasks import Task, check_protein_set_config
+from dmsweep.data.tasks import Task, check_protein_set_config, residues_kept
 from dmsweep.db.stream import CollectionSummary
 from dmsweep.jobfiles import DATASET_CARD, PREDICTIONS
 from dmsweep.models.proteins import build_protein_model, protein_loss, protein_probabilities
-from dmsweep.train.job import _BestEpoch, _Job, adam, seed_everything
+from dmsweep.train.job import _BestEpoch, _Job, optimizer_for, seed_everything
 from dmsweep.train.metrics import classification_metrics, regression_metrics
 from dmsweep.train.outputs import write_protein_predictions
 from dmsweep.train.parallel import Parallel
@@ -41,6 +42,7 @@ class ProteinData:
     summary: CollectionSummary
     batches: Batches
     table: np.ndarray
+    pretrained: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -75,30 +77,41 @@ class ProteinJob(_Job):
             "class_counts": summary.class_counts,
         }
         self.provenance["split_checksums"] = {"assignment": summary.split_checksum}
+        pretrained = self._pretrained()
         self.folder.write_provenance(self.provenance)
         batches = Batches(
             pset=pset,
             task=task,
             graph=graph_spec(config),
-            max_length=config.data.max_residues,
+            max_length=residues_kept(config),
             batch_size=self.parallel.global_batch(config),
         )
-        return ProteinData(pset=pset, task=task, summary=summary, batches=batches, table=table)
+        return ProteinData(pset, task, summary, batches, table, pretrained)
 
     def _build(self, data: ProteinData) -> keras.Model:
+        """Adam for cnn and gcn; a plm's AdamW with warm-up, decay and clipping, its steps
+        counted over the training split (`optimizer_for`)."""
         keras.backend.clear_session()
         seed_everything(self.config.seed)
-        return compiled_protein_model(self.config, data.table, data.task, self.parallel)
+        n_train = data.summary.split_counts.get("train", 0)
+        return compiled_protein_model(
+            self.config, data.table, data.task, self.parallel, data.pretrained, n_train
+        )
+
+    def _class_weights(self, data: ProteinData) -> np.ndarray | None:
+        """`class_weight: balanced`'s weights of the training split (in provenance), else None."""
+        if self.config.optim.class_weight != "balanced":
+            return None
+        counts = data.summary.class_counts.get("train", {})
+        weights = class_weights(counts, data.task.classes)
+        self.provenance["class_weights"] = dict(
+            zip(data.task.classes, weights.tolist(), strict=True)
+        )
+        return weights
 
     def _fit(self, model: keras.Model, data: ProteinData) -> _BestEpoch:
         optim = self.config.optim
-        weights = None
-        if optim.class_weight == "balanced":
-            counts = data.summary.class_counts.get("train", {})
-            weights = class_weights(counts, data.task.classes)
-            self.provenance["class_weights"] = dict(
-                zip(data.task.classes, weights.tolist(), strict=True)
-            )
+        weights = self._class_weights(data)
         stopper = self._stopper()
         with data.batches.surfacing_errors():
             model.fit(
@@ -116,21 +129,7 @@ class ProteinJob(_Job):
         outputs: dict[str, SplitOutputs] = {}
         task = data.task
         for part in PARTS:
-            ids: list[str] = []
-            targets: list[np.ndarray] = []
-            predicted: list[np.ndarray] = []
-            for records, inputs, batch_targets in data.batches.arrays(part):
-                ids.extend(r.id for r in records)
-                assert batch_targets is not None
-                targets.append(batch_targets)
-                predicted.append(protein_probabilities(model, inputs, task))
-            empty = np.zeros((0, len(task.classes)) if task.is_classification else 0)
-            result = SplitOutputs(
-                ids,
-                np.concatenate(targets) if targets else np.zeros(0),
-                np.concatenate(predicted) if predicted else empty,
-            )
-            outputs[part] = result
+            result = outputs[part] = self._split_outputs(model, data, part)
             if task.is_classification:
                 metrics[part] = classification_metrics(result.targets, result.outputs, task.classes)
             else:
@@ -138,6 +137,24 @@ class ProteinJob(_Job):
                     result.targets, result.outputs, ranking=part != "train"
                 )
         return metrics, outputs["test"]
+
+    def _split_outputs(self, model: keras.Model, data: ProteinData, part: str) -> SplitOutputs:
+        """Ids, targets and outputs (probabilities, or scores) of one split, in `_id` order."""
+        ids: list[str] = []
+        targets: list[np.ndarray] = []
+        predicted: list[np.ndarray] = []
+        for records, inputs, batch_targets in data.batches.arrays(part):
+            ids.extend(r.id for r in records)
+            assert batch_targets is not None
+            targets.append(batch_targets)
+            predicted.append(protein_probabilities(model, inputs, data.task))
+        task = data.task
+        empty = np.zeros((0, len(task.classes)) if task.is_classification else 0)
+        return SplitOutputs(
+            ids,
+            np.concatenate(targets) if targets else np.zeros(0),
+            np.concatenate(predicted) if predicted else empty,
+        )
 
     def _write_predictions(self, data: ProteinData, test: SplitOutputs) -> None:
         write_protein_predictions(
@@ -149,11 +166,17 @@ class ProteinJob(_Job):
 
 
 def compiled_protein_model(
-    config: TrainConfig, table: np.ndarray, task: Task, parallel: Parallel
+    config: TrainConfig,
+    table: np.ndarray,
+    task: Task,
+    parallel: Parallel,
+    pretrained: Path | None = None,
+    n_train: int = 0,
 ) -> keras.Model:
     """The protein-set model built and compiled, under the strategy when data-parallel: its
-    padded batches (every input a dense tensor) split across the replicas by rows."""
+    padded batches (every input a dense tensor) split across the replicas by rows. A plm's
+    schedule counts its steps over the `n_train` proteins of the training split."""
     with parallel.scope():
-        model = build_protein_model(config.params, table=table, task=task)
-        model.compile(optimizer=adam(parallel.learning_rate(config)), loss=protein_loss(task))
+        model = build_protein_model(config.params, table=table, task=task, pretrained=pretrained)
+        model.compile(optimizer=optimizer_for(config, n_train, parallel), loss=protein_loss(task))
     return model

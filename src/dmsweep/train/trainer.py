@@ -185,11 +185,12 @@ def train_one(
         ) from None
     try:
         job_class = _Job
+        frozen = getattr(config.params, "head", None) == "embedding"  # plm, frozen encoder
         if cache.is_protein_set(config):
-            from dmsweep.train.protein_training import ProteinJob
+            from dmsweep.train import embeddings, protein_training
 
-            job_class = ProteinJob
-        elif getattr(config.params, "head", None) == "embedding":  # plm, frozen encoder
+            job_class = embeddings.ProteinEmbeddingJob if frozen else protein_training.ProteinJob
+        elif frozen:
             from dmsweep.train.embeddings import EmbeddingJob
 
             job_class = EmbeddingJob
