@@ -241,9 +241,12 @@ def test_protein_set_plm_configs_are_checked():
     assert residues_kept(TrainConfig.from_flat(flat)) == 128
     assert residues_kept(TrainConfig.from_flat({**flat, "max_residues": 50})) == 50
     check_protein_set_config(TrainConfig.from_flat(flat), task, where="w")
-    with pytest.raises(ConfigError, match="lr_scaling: a protein set trains in"):
+    check_protein_set_config(
+        TrainConfig.from_flat({**flat, "lr_scaling": "linear"}), task, where="w"
+    )
+    with pytest.raises(ConfigError, match="precision: a protein set trains in float32"):
         check_protein_set_config(
-            TrainConfig.from_flat({**flat, "lr_scaling": "linear"}), task, where="w"
+            TrainConfig.from_flat({**flat, "precision": "mixed_float16"}), task, where="w"
         )
 
 
