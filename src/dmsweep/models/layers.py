@@ -149,6 +149,28 @@ class _SharedGraphConvBase(GCSConv):
             out = tf.matmul(tf.cast(self.adjacency, flat.dtype), flat)
         return tf.reshape(out, shape)
 
+    def _from_narrow_input(self, x: tf.Tensor) -> tf.Tensor:
+        """`x W_2 + (A_hat x) W_1` for node-major x narrower than the output (F < channels):
+        the graph product runs on the F-wide input, not the channels-wide product, and the
+        two kernels are one matmul of `[x, A_hat x]` (L * batch, 2F) by `[W_2; W_1]` (2F, C).
+        The same function as `x W_2 + A_hat (x W_1)` (bench/bench_gcn_profile.py)."""
+        features = x.shape[-1]
+        both = tf.concat([x, self.aggregate(x)], axis=-1)
+        kernel = tf.concat([self.kernel_2, self.kernel_1], axis=0)
+        out = tf.matmul(tf.reshape(both, (-1, 2 * features)), kernel)
+        return tf.reshape(out, tf.concat([tf.shape(x)[:-1], [self.channels]], axis=0))
+
+    def _from_wide_input(self, x: tf.Tensor) -> tf.Tensor:
+        """`x W_2 + A_hat (x W_1)` for node-major x at least as wide as the output: both
+        kernels in one matmul of x (L * batch, F) by `[W_2, W_1]` (F, 2C), then the graph
+        product on the channels-wide neighbour half."""
+        rows = tf.reshape(x, (-1, x.shape[-1]))
+        own, neighbours = tf.split(
+            tf.matmul(rows, tf.concat([self.kernel_2, self.kernel_1], axis=1)), 2, axis=1
+        )
+        shape = tf.concat([tf.shape(x)[:-1], [self.channels]], axis=0)
+        return tf.reshape(own, shape) + self.aggregate(tf.reshape(neighbours, shape))
+
     def _finish(self, output: tf.Tensor) -> tf.Tensor:
         if self.use_bias:
             output = tf.nn.bias_add(output, self.bias)
@@ -206,6 +228,8 @@ class EncodedGraphConv(_SharedGraphConvBase):
 
     def call(self, inputs: tf.Tensor, mask: Any = None) -> tf.Tensor:
         codes = tf.transpose(tf.cast(inputs, tf.int32))  # (L, batch): node-major from here
+        if self.num_features < self.channels:  # the encoding is narrower: average it
+            return self._finish(self._from_narrow_input(tf.gather(self.table, codes)))
         own = tf.gather(tf.matmul(self.table, self.kernel_2), codes)
         neighbours = self.aggregate(tf.gather(tf.matmul(self.table, self.kernel_1), codes))
         return self._finish(own + neighbours)
@@ -237,18 +261,9 @@ class SharedGraphConv(_SharedGraphConvBase):
         self.built = True
 
     def call(self, inputs: tf.Tensor, mask: Any = None) -> tf.Tensor:
-        features = inputs.shape[-1]
-        rows = tf.reshape(inputs, (-1, features))  # (L * batch, F)
-        shape = tf.concat([tf.shape(inputs)[:-1], [self.channels]], axis=0)
-        own = tf.reshape(tf.matmul(rows, self.kernel_2), shape)
-        if features < self.channels:  # average the narrower signal
-            neighbours = self.aggregate(inputs)
-            neighbours = tf.reshape(
-                tf.matmul(tf.reshape(neighbours, (-1, features)), self.kernel_1), shape
-            )
-        else:
-            neighbours = self.aggregate(tf.reshape(tf.matmul(rows, self.kernel_1), shape))
-        return self._finish(own + neighbours)
+        if inputs.shape[-1] < self.channels:  # average the narrower signal
+            return self._finish(self._from_narrow_input(inputs))
+        return self._finish(self._from_wide_input(inputs))
 
     def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
         return (*tuple(input_shape)[:-1], self.channels)
