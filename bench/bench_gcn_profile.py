@@ -262,6 +262,15 @@ def graph_flops(shapes: Shapes, width: int) -> float:
     return 2.0 * shapes.edges * shapes.batch * width
 
 
+def conv2_graph_part(conv2: SharedGraphConv, node_major: tf.Tensor, s: Shapes) -> Part:
+    """conv2's graph product, forward and backward at 128 channels (the same on main)."""
+    return Part(
+        "conv2: graph product, 128 wide (CSR)",
+        forward_backward(lambda: conv2.aggregate(node_major), [node_major]),
+        2 * graph_flops(s, s.filters),
+    )
+
+
 def main_conv_parts(
     model: keras.Model, codes: tf.Tensor, node_major: tf.Tensor, s: Shapes
 ) -> list[Part]:
@@ -290,11 +299,7 @@ def main_conv_parts(
             forward_backward(lambda: conv1.aggregate(node_major), [node_major]),
             2 * graph_flops(s, c),
         ),
-        Part(
-            "conv2: graph product, 128 wide (CSR)",
-            forward_backward(lambda: conv2.aggregate(node_major), [node_major]),
-            2 * graph_flops(s, c),
-        ),
+        conv2_graph_part(conv2, node_major, s),
         Part(
             "conv2: dense kernels (2 matmuls by 128x128)",
             forward_backward(kernels, [node_major, conv2.kernel_1, conv2.kernel_2]),
@@ -332,11 +337,7 @@ def current_conv_parts(
             tf.function(lambda: conv1.aggregate(encoded)),
             graph_flops(s, f),
         ),
-        Part(
-            "conv2: graph product, 128 wide (CSR)",
-            forward_backward(lambda: conv2.aggregate(node_major), [node_major]),
-            2 * graph_flops(s, c),
-        ),
+        conv2_graph_part(conv2, node_major, s),
         Part(
             "conv2: dense kernels (one matmul by 128x256)",
             forward_backward(kernels, [node_major, conv2.kernel_1, conv2.kernel_2]),
@@ -507,7 +508,8 @@ def time_variants(names: list[str], data: Data, steps: int, rounds: int) -> list
         try:
             short.run()
         except Exception as error:  # e.g. an op XLA cannot compile: reported, not timed
-            timing.error = f"{type(error).__name__}: {str(error).splitlines()[0][:100]}"
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            timing.error = f"{type(error).__name__}: {lines[-1][:160] if lines else ''}"
         timings.append(timing)
     live = [t for t in timings if t.error is None]
     interleaved([timer for t in live for timer in (t.short, t.long)], rounds)
@@ -738,6 +740,14 @@ def report_profile(prof: StepProfile, data: Data, shapes: Shapes, layers: str, r
     )
 
 
+def variant_keys(text: str) -> list[str]:
+    """`--variants a,b`: the keys of VARIANTS named, in that order ('' for none)."""
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    if unknown := [k for k in keys if k not in VARIANTS]:
+        raise argparse.ArgumentTypeError(f"unknown {unknown}, choose from {', '.join(VARIANTS)}")
+    return keys
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=None, help="(default $DMSWEEP_DATA_DIR)")
@@ -754,16 +764,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trace", type=Path, default=None, help="profiler log directory")
     parser.add_argument(
         "--variants",
-        default=",".join(VARIANTS),
+        type=variant_keys,
+        default=list(VARIANTS),
         help="comma-separated speed-ups to time (default: all; '' for none): "
         + ", ".join(f"{k} ({v.name})" for k, v in VARIANTS.items()),
     )
     parser.add_argument("--no-profile", action="store_true", help="time the variants only")
     args = parser.parse_args(argv)
-    names = [n.strip() for n in args.variants.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(VARIANTS))
-    if unknown:
-        parser.error(f"unknown variants {unknown}")
+    names = args.variants
 
     threads = configure_threads(args.threads)
     data = load(args.data_dir)

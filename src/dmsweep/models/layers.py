@@ -11,7 +11,8 @@ wherever `dmsweep.models` is importable; `custom_objects()` names them as well.
   `X W_self + D^-1 A X W_nbr + b`. Both are spektral's `GCSConv` (`A_hat X W_1 + X W_2 + b`)
   with `A_hat = D^-1 A` held in a non-trainable weight of the layer: one adjacency for every
   variant ("mixed mode"), never an input per sample, applied as a sparse product. The first
-  one reads residue codes and folds the encoding lookup into its weights.
+  one reads residue codes and folds the encoding lookup into its weights; both run their two
+  kernels as one matmul (bench/bench_gcn_profile.py).
 - `BatchMajor`: graph convs pass node-major (L, batch, F) tensors; this turns them back.
 - `AttentionPool`: spektral's `GlobalAttnSumPool` (softmax attention over residues, sum of
   the residue features), plus `attention()` that returns the per-residue attention weights.
@@ -193,10 +194,14 @@ class EncodedGraphConv(_SharedGraphConvBase):
     """The first graph conv, fused with the fixed encoding lookup.
 
     Input: int8 residue codes (batch, L). With X = table[codes] the layer computes
-    `X W_2 + A_hat X W_1 + b` as `(table W_2)[codes] + A_hat (table W_1)[codes] + b`: the
-    (21, F) table is multiplied by the kernels once per step instead of every residue of
-    every variant. Output is node-major (L, batch, channels). The table is a non-trainable
-    weight, as in `EncodingLookup`.
+    `X W_2 + A_hat X W_1 + b`, by the cheaper of two routes (bench/bench_gcn_profile.py):
+    - the encoding narrower than the output (F < channels; the published GCN: 40 < 128):
+      `[X, A_hat X] [W_2; W_1] + b`. The graph product runs on the F-wide encoding and needs
+      no gradient (the table is fixed), and the kernels are one matmul;
+    - otherwise `(table W_2)[codes] + A_hat (table W_1)[codes] + b`: the (21, F) table is
+      multiplied by the kernels once per step instead of every residue of every variant.
+    Output is node-major (L, batch, channels). The table is a non-trainable weight, as in
+    `EncodingLookup`.
     """
 
     def __init__(
