@@ -25,6 +25,7 @@ from dmsweep.models import (
     predict_scores,
     save_model,
 )
+from dmsweep.train.job import adam, seed_everything
 
 SMALL = {
     "linear": LinearParams(),
@@ -32,6 +33,7 @@ SMALL = {
     "cnn": CNNParams(layers=2, filters=4, kernel_size=3, dense_units=8),
     "gcn": GCNParams(layers=2, filters=4, dense_units=8),
     "gcn_attention": GCNParams(layers=1, filters=4, dense_units=8, pooling="attention"),
+    "gcn_wide": GCNParams(layers=2, filters=64, dense_units=8),  # wider than the encoding
 }
 
 
@@ -112,6 +114,74 @@ def test_encoded_graph_conv_equals_lookup_then_conv() -> None:
     }
 
 
+class PublishedEncodedGraphConv(EncodedGraphConv):
+    """The first graph conv written as the published formula, one term at a time:
+    `(table W_2)[codes] + A_hat (table W_1)[codes] + b` (the code before the fused kernels)."""
+
+    def call(self, inputs, mask=None):
+        codes = tf.transpose(tf.cast(inputs, tf.int32))
+        own = tf.gather(tf.matmul(self.table, self.kernel_2), codes)
+        neighbours = self.aggregate(tf.gather(tf.matmul(self.table, self.kernel_1), codes))
+        return self._finish(own + neighbours)
+
+
+class PublishedSharedGraphConv(SharedGraphConv):
+    """A further graph conv as `x W_2 + A_hat (x W_1) + b`, two separate matmuls."""
+
+    def call(self, inputs, mask=None):
+        rows = tf.reshape(inputs, (-1, inputs.shape[-1]))
+        shape = tf.concat([tf.shape(inputs)[:-1], [self.channels]], axis=0)
+        own = tf.reshape(tf.matmul(rows, self.kernel_2), shape)
+        neighbours = self.aggregate(tf.reshape(tf.matmul(rows, self.kernel_1), shape))
+        return self._finish(own + neighbours)
+
+
+PUBLISHED_FORMULA = {
+    EncodedGraphConv: PublishedEncodedGraphConv,
+    SharedGraphConv: PublishedSharedGraphConv,
+}
+
+
+def _trained_gcn(inputs, codes, scores, *, as_formula: bool):
+    """A GCN (64 filters: the 40-wide encoding is averaged before its kernel in conv1, conv2's
+    kernels are one matmul) trained 12 Adam steps from seed 3, with the layers as they are or
+    as the published formula."""
+    seed_everything(3)
+    model = build_model(GCNParams(layers=2, filters=64, dense_units=8), inputs)
+    if as_formula:
+        for layer in model.layers:
+            layer.__class__ = PUBLISHED_FORMULA.get(type(layer), type(layer))
+    model.compile(optimizer=adam(1e-3), loss="mse")
+    model.fit(codes, scores, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    return model
+
+
+def test_fused_graph_convs_train_as_the_published_formula(avgfp) -> None:
+    """The fused kernels and the narrow graph product of conv1 are the same model: from one
+    seed, 12 training steps on real avGFP variants give the same weights and predictions
+    (within 1e-5) as the formula computed term by term."""
+    dataset, inputs = avgfp
+    codes, scores = dataset.codes[:384], dataset.scores[:384]
+    fused = _trained_gcn(inputs, codes, scores, as_formula=False)
+    formula = _trained_gcn(inputs, codes, scores, as_formula=True)
+    assert type(formula.get_layer("graphconv1")) is PublishedEncodedGraphConv
+    seed_everything(3)
+    initial = build_model(GCNParams(layers=2, filters=64, dense_units=8), inputs)
+    moved = [
+        np.abs(w - w0).max()
+        for w, w0 in zip(fused.get_weights(), initial.get_weights(), strict=True)
+    ]
+    assert max(moved) > 1e-3  # the steps changed the weights
+    for got, expected in zip(fused.get_weights(), formula.get_weights(), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(
+        predict_scores(fused, dataset.codes[-200:]),
+        predict_scores(formula, dataset.codes[-200:]),
+        rtol=0,
+        atol=1e-5,
+    )
+
+
 def test_attention_pool_weights_sum_to_one() -> None:
     x = tf.random.stateless_normal((3, 7, 4), seed=(1, 2))
     pool = AttentionPool()
@@ -171,7 +241,7 @@ def test_attention_scores_refuses_other_models(avgfp) -> None:
         attention_scores(model, dataset.codes[:2])
 
 
-@pytest.mark.parametrize("name", ["linear", "gcn_attention"])
+@pytest.mark.parametrize("name", ["linear", "gcn_attention", "gcn_wide"])
 def test_a_variant_scores_the_same_alone_and_in_any_batch(name, avgfp) -> None:
     """A one-row call would take TensorFlow's matrix-vector path (another summation order:
     up to 1e-5 on a linear model); `dmsweep predict` of one variant and a server's shared

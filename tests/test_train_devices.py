@@ -115,6 +115,7 @@ def test_every_model_builds_and_trains_under_mixed_precision_with_a_float32_outp
         {"model": "fc", "units": 8},
         {"model": "cnn", "filters": 4, "layers": 2, "dense_units": 8},
         {"model": "gcn", "filters": 4, "layers": 3, "pooling": "attention", "dense_units": 8},
+        {"model": "gcn", "filters": 64, "layers": 2, "dense_units": 8},  # wider than the table
     ):
         with precision_policy(precision):
             model = build_model(TrainConfig.from_flat(flat).params, inputs)

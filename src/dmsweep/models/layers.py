@@ -11,7 +11,8 @@ wherever `dmsweep.models` is importable; `custom_objects()` names them as well.
   `X W_self + D^-1 A X W_nbr + b`. Both are spektral's `GCSConv` (`A_hat X W_1 + X W_2 + b`)
   with `A_hat = D^-1 A` held in a non-trainable weight of the layer: one adjacency for every
   variant ("mixed mode"), never an input per sample, applied as a sparse product. The first
-  one reads residue codes and folds the encoding lookup into its weights.
+  one reads residue codes and folds the encoding lookup into its weights; both run their two
+  kernels as one matmul (bench/bench_gcn_profile.py).
 - `BatchMajor`: graph convs pass node-major (L, batch, F) tensors; this turns them back.
 - `AttentionPool`: spektral's `GlobalAttnSumPool` (softmax attention over residues, sum of
   the residue features), plus `attention()` that returns the per-residue attention weights.
@@ -149,6 +150,28 @@ class _SharedGraphConvBase(GCSConv):
             out = tf.matmul(tf.cast(self.adjacency, flat.dtype), flat)
         return tf.reshape(out, shape)
 
+    def _from_narrow_input(self, x: tf.Tensor) -> tf.Tensor:
+        """`x W_2 + (A_hat x) W_1` for node-major x narrower than the output (F < channels):
+        the graph product runs on the F-wide input, not the channels-wide product, and the
+        two kernels are one matmul of `[x, A_hat x]` (L * batch, 2F) by `[W_2; W_1]` (2F, C).
+        The same function as `x W_2 + A_hat (x W_1)` (bench/bench_gcn_profile.py)."""
+        features = x.shape[-1]
+        both = tf.concat([x, self.aggregate(x)], axis=-1)
+        kernel = tf.concat([self.kernel_2, self.kernel_1], axis=0)
+        out = tf.matmul(tf.reshape(both, (-1, 2 * features)), kernel)
+        return tf.reshape(out, tf.concat([tf.shape(x)[:-1], [self.channels]], axis=0))
+
+    def _from_wide_input(self, x: tf.Tensor) -> tf.Tensor:
+        """`x W_2 + A_hat (x W_1)` for node-major x at least as wide as the output: both
+        kernels in one matmul of x (L * batch, F) by `[W_2, W_1]` (F, 2C), then the graph
+        product on the channels-wide neighbour half."""
+        rows = tf.reshape(x, (-1, x.shape[-1]))
+        own, neighbours = tf.split(
+            tf.matmul(rows, tf.concat([self.kernel_2, self.kernel_1], axis=1)), 2, axis=1
+        )
+        shape = tf.concat([tf.shape(x)[:-1], [self.channels]], axis=0)
+        return tf.reshape(own, shape) + self.aggregate(tf.reshape(neighbours, shape))
+
     def _finish(self, output: tf.Tensor) -> tf.Tensor:
         if self.use_bias:
             output = tf.nn.bias_add(output, self.bias)
@@ -171,10 +194,14 @@ class EncodedGraphConv(_SharedGraphConvBase):
     """The first graph conv, fused with the fixed encoding lookup.
 
     Input: int8 residue codes (batch, L). With X = table[codes] the layer computes
-    `X W_2 + A_hat X W_1 + b` as `(table W_2)[codes] + A_hat (table W_1)[codes] + b`: the
-    (21, F) table is multiplied by the kernels once per step instead of every residue of
-    every variant. Output is node-major (L, batch, channels). The table is a non-trainable
-    weight, as in `EncodingLookup`.
+    `X W_2 + A_hat X W_1 + b`, by the cheaper of two routes (bench/bench_gcn_profile.py):
+    - the encoding narrower than the output (F < channels; the published GCN: 40 < 128):
+      `[X, A_hat X] [W_2; W_1] + b`. The graph product runs on the F-wide encoding and needs
+      no gradient (the table is fixed), and the kernels are one matmul;
+    - otherwise `(table W_2)[codes] + A_hat (table W_1)[codes] + b`: the (21, F) table is
+      multiplied by the kernels once per step instead of every residue of every variant.
+    Output is node-major (L, batch, channels). The table is a non-trainable weight, as in
+    `EncodingLookup`.
     """
 
     def __init__(
@@ -206,6 +233,8 @@ class EncodedGraphConv(_SharedGraphConvBase):
 
     def call(self, inputs: tf.Tensor, mask: Any = None) -> tf.Tensor:
         codes = tf.transpose(tf.cast(inputs, tf.int32))  # (L, batch): node-major from here
+        if self.num_features < self.channels:  # the encoding is narrower: average it
+            return self._finish(self._from_narrow_input(tf.gather(self.table, codes)))
         own = tf.gather(tf.matmul(self.table, self.kernel_2), codes)
         neighbours = self.aggregate(tf.gather(tf.matmul(self.table, self.kernel_1), codes))
         return self._finish(own + neighbours)
@@ -237,18 +266,9 @@ class SharedGraphConv(_SharedGraphConvBase):
         self.built = True
 
     def call(self, inputs: tf.Tensor, mask: Any = None) -> tf.Tensor:
-        features = inputs.shape[-1]
-        rows = tf.reshape(inputs, (-1, features))  # (L * batch, F)
-        shape = tf.concat([tf.shape(inputs)[:-1], [self.channels]], axis=0)
-        own = tf.reshape(tf.matmul(rows, self.kernel_2), shape)
-        if features < self.channels:  # average the narrower signal
-            neighbours = self.aggregate(inputs)
-            neighbours = tf.reshape(
-                tf.matmul(tf.reshape(neighbours, (-1, features)), self.kernel_1), shape
-            )
-        else:
-            neighbours = self.aggregate(tf.reshape(tf.matmul(rows, self.kernel_1), shape))
-        return self._finish(own + neighbours)
+        if inputs.shape[-1] < self.channels:  # average the narrower signal
+            return self._finish(self._from_narrow_input(inputs))
+        return self._finish(self._from_wide_input(inputs))
 
     def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
         return (*tuple(input_shape)[:-1], self.channels)
