@@ -23,7 +23,8 @@ from dmsweep.data import Split, encoding_table, load_dataset, make_split, residu
 from dmsweep.data.protein_batches import GraphSpec, batch_arrays, protein_table
 from dmsweep.data.tasks import REGRESSION, Task
 from dmsweep.db import open_store
-from dmsweep.db.stream import stream_records
+from dmsweep.db.ingest import META_INGEST
+from dmsweep.db.stream import collection_checksum, stream_records
 from dmsweep.db.variant_documents import SCORE_LABEL, variant_id, write_variant_collection
 
 GCN = {"model": "gcn", "pooling": "attention", "layers": 2, "filters": 16, "dense_units": 16}
@@ -63,6 +64,21 @@ def test_documents_carry_each_variant_and_the_shared_graph(gfp, tmp_path):
         for row in range(3):
             edges = inputs["edges"][row][inputs["edge_weights"][row] > 0]
             assert np.array_equal(np.unique(edges, axis=0), np.argwhere(dense)), graph
+
+
+@pytest.mark.db
+def test_the_server_holds_the_same_documents_as_sqlite(gfp, tmp_path, mongo_server):
+    import uuid
+
+    split = _small_split(gfp, 8)
+    name = f"gfp{uuid.uuid4().hex[:8]}"
+    stores = [open_store(mongo_server, timeout=10), open_store(str(tmp_path / "gfp.db"))]
+    for store in stores:
+        assert write_variant_collection(store, name, gfp, split) == 24
+    assert collection_checksum(stores[0], name) == collection_checksum(stores[1], name)
+    assert stores[0].get_meta(name, META_INGEST) == stores[1].get_meta(name, META_INGEST)
+    for store in stores:
+        store.close()
 
 
 def test_one_seed_gives_both_gcns_the_same_function(gfp, tmp_path):

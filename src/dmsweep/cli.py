@@ -112,7 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="score variants with a trained job folder, write a CSV",
         description=(
             "Score variants (e.g. G177L,M189T L142K) with the model of a finished job folder. "
-            "Writes variant,predicted_score as CSV."
+            "Writes variant,predicted_score as CSV. A job folder trained on a protein set "
+            "takes proteins: sequences (cnn), PDB/mmCIF files or document ids with --db and "
+            "--collection (gcn); it writes id,predicted_class,p_<class>... (a number: "
+            "id,predicted_score)."
         ),
     )
     predict.add_argument(
@@ -143,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--attention",
         action="store_true",
-        help="add per-residue attention scores (GCN with pooling: attention)",
+        help="add per-residue attention scores (GCN with pooling: attention; a protein-set "
+        "gcn: attention.csv and one plot per protein in --attention-dir)",
     )
     predict.add_argument(
         "--attention-dir",
