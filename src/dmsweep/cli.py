@@ -13,10 +13,10 @@ import dataclasses
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
@@ -607,17 +607,20 @@ def _predict(args: argparse.Namespace) -> int:
         job.check_attention()
     job.encode(given)  # a bad variant is reported before TensorFlow loads
     prediction = job.predict(given, attention=args.attention)
-    if args.output is None:
-        write_predictions(prediction, sys.stdout)
+    return _write_csv(args.output, lambda stream: write_predictions(prediction, stream))
+
+
+def _write_csv(output: Path | None, write: Callable[[IO[str]], None]) -> int:
+    """`write` to stdout, or to the -o file (an OSError: one line naming it)."""
+    if output is None:
+        write(sys.stdout)
         return EXIT_OK
     try:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.output, "w", newline="", encoding="utf-8") as stream:
-            write_predictions(prediction, stream)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with open(output, "w", newline="", encoding="utf-8") as stream:
+            write(stream)
     except OSError as err:  # a folder in the way, read-only, full
-        raise OutputError(
-            f"-o {args.output}: cannot write: {err.strerror or one_line(err)}"
-        ) from None
+        raise OutputError(f"-o {output}: cannot write: {err.strerror or one_line(err)}") from None
     return EXIT_OK
 
 
@@ -660,18 +663,7 @@ def _predict_proteins(args: argparse.Namespace) -> int:
     prediction = job.predict(records)
     if args.attention:
         _write_attention(job, records, args.attention_dir or Path("attention"))
-    if args.output is None:
-        write_protein_prediction(prediction, sys.stdout)
-        return EXIT_OK
-    try:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.output, "w", newline="", encoding="utf-8") as stream:
-            write_protein_prediction(prediction, stream)
-    except OSError as err:
-        raise OutputError(
-            f"-o {args.output}: cannot write: {err.strerror or one_line(err)}"
-        ) from None
-    return EXIT_OK
+    return _write_csv(args.output, lambda stream: write_protein_prediction(prediction, stream))
 
 
 def _protein_records(args: argparse.Namespace, job: Any) -> list:
