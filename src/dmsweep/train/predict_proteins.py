@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from dmsweep.config import DatabaseDataset, GCNParams, TrainConfig
+from dmsweep.config import GCNParams, TrainConfig
 from dmsweep.core.results import judge_folder
 from dmsweep.data.card import ProteinSetCard, read_any_card
 from dmsweep.data.graphs import STRUCTURE_SUFFIXES, chain_residues
@@ -102,11 +102,6 @@ class TrainedProteinJob:
         return read.chain if isinstance(read, ProteinSetCard) else None
 
     @property
-    def database(self) -> DatabaseDataset | None:
-        dataset = self.config.data.dataset
-        return dataset if isinstance(dataset, DatabaseDataset) else None
-
-    @property
     def model(self) -> Any:
         if self._model is None:
             from dmsweep.models import load_model
@@ -116,7 +111,8 @@ class TrainedProteinJob:
 
     def check_inputs(self, records: Sequence[ProteinRecord]) -> None:
         """DataError (one line, naming the protein) for what this model cannot score: a
-        structure model needs C-alpha coordinates for every residue it reads."""
+        structure model needs coordinates (a residue without C-alpha is refused when its
+        graph is built, by the training's own `protein_edges`)."""
         if not self.is_structure_model:
             return
         for record in records:
@@ -126,8 +122,6 @@ class TrainedProteinJob:
                     "needs coordinates: give PDB/mmCIF files, or document ids with --db URI "
                     "--collection NAME"
                 )
-        for chunk in _chunks(records):
-            self._inputs(chunk)  # builds (checks) every graph
 
     def _inputs(self, records: Sequence[ProteinRecord]) -> dict[str, np.ndarray]:
         inputs, _ = batch_arrays(
@@ -147,7 +141,8 @@ class TrainedProteinJob:
         return ProteinPrediction([r.id for r in records], self.task, np.concatenate(outputs))
 
     def check_attention(self) -> None:
-        if not (self.is_structure_model and self.config.params.pooling == "attention"):
+        params = self.config.params
+        if not (isinstance(params, GCNParams) and params.pooling == "attention"):
             raise JobFolderError(
                 f"{self.paths.root}: --attention needs a gcn trained with pooling: attention "
                 f"(this job: model {self.config.model!r})"
