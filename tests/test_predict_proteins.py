@@ -113,6 +113,11 @@ def test_attention_sums_to_one_per_protein_and_is_plotted(trained, tmp_path, cap
         assert float(one.weights.sum()) == pytest.approx(1.0, abs=1e-5)
 
 
+def _third_c_alpha(line: str) -> bool:
+    """The ATOM record of residue 3's C-alpha (PDB columns: atom name 13-16, residue 23-26)."""
+    return line.startswith("ATOM") and line[12:16] == " CA " and line[22:26].strip() == "3"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "given, expected",
@@ -123,6 +128,7 @@ def test_attention_sums_to_one_per_protein_and_is_plotted(trained, tmp_path, cap
         (["P_NOT_THERE", "--db", "URI", "--collection", "shared"], "has no document 'P_NOT_THERE'"),
         (["PDB", "--chain", "Z"], "no chain 'Z' (chains: ['A'])"),
         (["ube4b_rosetta_model", "--db", "URI"], "--db and --collection go together"),
+        (["NO_CA"], "record 'no_ca': no C-alpha for 1 residues"),
     ],
 )
 def test_bad_inputs_are_one_line_errors(trained, tmp_path, capsys, given, expected):
@@ -131,7 +137,11 @@ def test_bad_inputs_are_one_line_errors(trained, tmp_path, capsys, given, expect
     notes.write_text("not a protein\n")
     garbage = tmp_path / "garbage.pdb"
     garbage.write_text("this is not a PDB file\n")
+    no_ca = tmp_path / "no_ca.pdb"  # gb1 with the C-alpha of its third residue removed
+    lines = (structures / "gb1_2qmt.pdb").read_text().splitlines(keepends=True)
+    no_ca.write_text("".join(line for line in lines if not _third_c_alpha(line)))
     names = {
+        "NO_CA": str(no_ca),
         "NOTES": str(notes),
         "GARBAGE": str(garbage),
         "URI": uri,
