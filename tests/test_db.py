@@ -130,6 +130,18 @@ def test_keyset_paging_sees_every_document_once_in_order(store):
     assert store.page("s", split=None, after="P000100", limit=10)[0]["_id"] == "P000101"
 
 
+def test_find_reads_documents_by_id_on_sqlite_and_in_memory(store):
+    from dmsweep.db.memory import MemoryStore
+
+    records = synthetic(30, coordinates=True)
+    for backend in (store, MemoryStore()):
+        ingest_records(backend, "s", records)
+        found = backend.find("s", ["P000020", "P000003", "P999999", "P000003"])
+        assert [doc["_id"] for doc in found] == ["P000003", "P000020"]  # _id order, no repeat
+        assert document_to_record(found[1]).sequence == records[20].sequence
+        assert backend.find("absent", ["P000001"]) == []
+
+
 class CountingStore:
     """A store wrapper that records the page sizes asked for (O(batch) streaming)."""
 

@@ -76,6 +76,17 @@ def test_graph_batches_from_the_server(both, data_dir):
     assert np.isnan(gfp.cb).any(axis=1).sum() == gfp.sequence.count("G")
 
 
+def test_find_by_id_same_as_sqlite(both, data_dir):
+    server, local, name = both
+    structures = list(open_protein_source(str(data_dir / "structures")))
+    wanted = ["pab1_rosetta_model", "nothing", "avgfp_rosetta_model"]
+    for store in (server, local):
+        ingest_records(store, name, structures)
+    found = [s.find(name, wanted) for s in (server, local)]
+    assert found[0] == found[1]
+    assert [d["_id"] for d in found[0]] == ["avgfp_rosetta_model", "pab1_rosetta_model"]
+
+
 def test_cli_against_the_server(mongo_server, data_dir, capsys):
     name = f"cli{uuid.uuid4().hex[:8]}"
     source = str(data_dir / "structures")

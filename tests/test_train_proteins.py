@@ -371,40 +371,52 @@ def test_cnn_classifier_trains_on_scl2205_from_sqlite(tmp_path, data_dir):
     assert verdict.result.metrics.task == "multiclass"
 
 
+SHARED_SPLITS = ("train", "train", "tune", "train", "test")
+"""The five shared structures in file order: avgfp, bgl3, gb1, pab1, ube4b (the test one)."""
+GCN_SHARED = {
+    "model": "gcn",
+    "graph": "knn",
+    "k": 8,
+    "pooling": "attention",
+    "layers": 2,
+    "filters": 16,
+    "dense_units": 16,
+    "encoding": "one_hot",
+    "batch_size": 2,
+    "max_epochs": 3,
+    "learning_rate": 1e-3,
+}
+
+
+def shared_structures_collection(db: Path, structures: Path) -> list[ProteinRecord]:
+    """The five shared structures as collection `shared` of SQLite file `db`, with a
+    synthetic binary label (`size`: long above 200 residues) and SHARED_SPLITS."""
+    store = open_store(str(db))
+    records = [
+        ProteinRecord(
+            id=record.id,
+            sequence=record.sequence,
+            labels={"size": "long" if len(record.sequence) > 200 else "short"},
+            ca=record.ca,
+            cb=record.cb,
+            split=split,
+        )
+        for record, split in zip(open_protein_source(str(structures)), SHARED_SPLITS, strict=True)
+    ]
+    ingest_records(store, "shared", records)
+    store.put_meta("shared", META_INGEST, {"labels": {"size": ["short", "long"]}})
+    store.close()
+    return records
+
+
 @pytest.mark.slow
 def test_gcn_with_attention_trains_on_the_shared_structures(tmp_path, data_dir):
     """Five real structures, a synthetic binary label, per-protein kNN graphs, weighted."""
     db = tmp_path / "structures.db"
-    store = open_store(str(db))
-    records = []
-    for i, record in enumerate(open_protein_source(str(data_dir / "structures"))):
-        label = "long" if len(record.sequence) > 200 else "short"
-        records.append(
-            ProteinRecord(
-                id=record.id,
-                sequence=record.sequence,
-                labels={"size": label},
-                ca=record.ca,
-                cb=record.cb,
-                split=("train", "train", "tune", "train", "test")[i],
-            )
-        )
-    ingest_records(store, "shared", records)
-    store.put_meta("shared", META_INGEST, {"labels": {"size": ["short", "long"]}})
-    store.close()
+    records = shared_structures_collection(db, data_dir / "structures")
     folder = train(
         {
-            "model": "gcn",
-            "graph": "knn",
-            "k": 8,
-            "pooling": "attention",
-            "layers": 2,
-            "filters": 16,
-            "dense_units": 16,
-            "encoding": "one_hot",
-            "batch_size": 2,
-            "max_epochs": 3,
-            "learning_rate": 1e-3,
+            **GCN_SHARED,
             "class_weight": "balanced",
             "dataset": {"db": f"sqlite://{db}", "collection": "shared"},
         },

@@ -13,10 +13,10 @@ import dataclasses
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
@@ -112,7 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="score variants with a trained job folder, write a CSV",
         description=(
             "Score variants (e.g. G177L,M189T L142K) with the model of a finished job folder. "
-            "Writes variant,predicted_score as CSV."
+            "Writes variant,predicted_score as CSV. A job folder trained on a protein set "
+            "takes proteins: sequences (cnn), PDB/mmCIF files or document ids with --db and "
+            "--collection (gcn); it writes id,predicted_class,p_<class>... (a number: "
+            "id,predicted_score)."
         ),
     )
     predict.add_argument(
@@ -126,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         "variants",
         nargs="*",
         metavar="VARIANT",
-        help="variants, mutations joined by commas (a protein-set model: sequences)",
+        help="variants, mutations joined by commas (a protein-set model: sequences, "
+        "PDB/mmCIF files, or document ids with --db)",
     )
     predict.add_argument(
         "--file",
@@ -142,7 +146,41 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--attention",
         action="store_true",
-        help="add per-residue attention scores (GCN with pooling: attention)",
+        help="add per-residue attention scores (GCN with pooling: attention; a protein-set "
+        "gcn: attention.csv and one plot per protein in --attention-dir)",
+    )
+    predict.add_argument(
+        "--attention-dir",
+        type=Path,
+        metavar="DIR",
+        help="a protein-set gcn with --attention: where attention.csv and one PNG plot per "
+        "protein go (default: ./attention)",
+    )
+    predict.add_argument(
+        "--chain",
+        metavar="ID",
+        help="a protein-set model given PDB/mmCIF files: the chain to read (default: the "
+        "training card's chain, else the first)",
+    )
+    predict.add_argument(
+        "--db",
+        metavar="URI",
+        help="a protein-set model: the arguments are document ids in this store "
+        "(sqlite:///file.db, mongodb://...), with --collection",
+    )
+    predict.add_argument("--collection", metavar="NAME", help="with --db: the collection")
+    predict.add_argument(
+        "--credentials",
+        type=Path,
+        metavar="FILE",
+        help="with --db: YAML file with username and password, readable by you only",
+    )
+    predict.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="with --db: seconds to reach a server before giving up (5)",
     )
     predict.add_argument(
         "--zero-shot",
@@ -551,6 +589,10 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.job_folder.is_dir() and is_protein_set_job(args.job_folder):
         return _predict_proteins(args)
+    protein_only = {"--db": args.db, "--chain": args.chain, "--attention-dir": args.attention_dir}
+    for name, value in protein_only.items():
+        if value is not None:
+            raise ConfigError(f"{name}: only for a model trained on a protein set")
     given = (
         variants_from_file(args.file)
         if args.file is not None
@@ -565,17 +607,20 @@ def _predict(args: argparse.Namespace) -> int:
         job.check_attention()
     job.encode(given)  # a bad variant is reported before TensorFlow loads
     prediction = job.predict(given, attention=args.attention)
-    if args.output is None:
-        write_predictions(prediction, sys.stdout)
+    return _write_csv(args.output, lambda stream: write_predictions(prediction, stream))
+
+
+def _write_csv(output: Path | None, write: Callable[[IO[str]], None]) -> int:
+    """`write` to stdout, or to the -o file (an OSError: one line naming it)."""
+    if output is None:
+        write(sys.stdout)
         return EXIT_OK
     try:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.output, "w", newline="", encoding="utf-8") as stream:
-            write_predictions(prediction, stream)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with open(output, "w", newline="", encoding="utf-8") as stream:
+            write(stream)
     except OSError as err:  # a folder in the way, read-only, full
-        raise OutputError(
-            f"-o {args.output}: cannot write: {err.strerror or one_line(err)}"
-        ) from None
+        raise OutputError(f"-o {output}: cannot write: {err.strerror or one_line(err)}") from None
     return EXIT_OK
 
 
@@ -605,27 +650,73 @@ def _predict_zero_shot(args: argparse.Namespace) -> int:
 
 
 def _predict_proteins(args: argparse.Namespace) -> int:
-    """A protein-set model: VARIANT arguments are sequences, --file a FASTA file."""
+    """A protein-set model: VARIANT arguments are sequences, PDB/mmCIF files or (with --db)
+    document ids; --file a FASTA file; --attention per-residue weights and plots."""
+    from dmsweep.train.predict_proteins import TrainedProteinJob, write_protein_prediction
+
+    if args.output is not None:
+        _check_output_file(args.output)
+    job = TrainedProteinJob(args.job_folder)
+    if args.attention:
+        job.check_attention()
+    records = _protein_records(args, job)
+    prediction = job.predict(records)
+    if args.attention:
+        _write_attention(job, records, args.attention_dir or Path("attention"))
+    return _write_csv(args.output, lambda stream: write_protein_prediction(prediction, stream))
+
+
+def _protein_records(args: argparse.Namespace, job: Any) -> list:
+    """The proteins to score: documents (--db), structure files, a FASTA file, sequences."""
     from dmsweep.train.predict_proteins import (
-        predict_sequences,
+        looks_like_structure,
+        read_documents,
         read_sequences,
-        write_protein_prediction,
+        read_structures,
     )
 
-    if args.attention:
-        raise ConfigError("--attention: not yet for protein-set models (a gcn's attention)")
-    sequences = read_sequences(args.variants, args.file)
-    if not sequences:
-        raise ConfigError("no sequences given (e.g. dmsweep predict JOB MKTAYIAKQR... or --file F)")
-    prediction = predict_sequences(args.job_folder, sequences)
-    if args.output is None:
-        write_protein_prediction(prediction, sys.stdout)
-        return EXIT_OK
-    _check_output_file(args.output)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.output, "w", newline="", encoding="utf-8") as stream:
-        write_protein_prediction(prediction, stream)
-    return EXIT_OK
+    if (args.db is None) != (args.collection is None):
+        raise ConfigError("--db and --collection go together (document ids in a collection)")
+    if args.db is not None:
+        if args.file is not None or not args.variants:
+            raise ConfigError("--db: give document ids as arguments (not --file)")
+        return read_documents(
+            args.db,
+            args.collection,
+            args.variants,
+            credentials_file=args.credentials,
+            timeout=args.timeout,
+        )
+    structures = [a for a in args.variants if looks_like_structure(a)]
+    if structures and len(structures) != len(args.variants):
+        raise ConfigError("give either structure files or sequences, not both")
+    if structures:
+        return read_structures([Path(a) for a in structures], chain=args.chain or job.card_chain)
+    records = read_sequences(args.variants, args.file)
+    if not records:
+        raise ConfigError(
+            "no proteins given (sequences, PDB/mmCIF files, --file F.fasta, or --db URI "
+            "--collection NAME with document ids)"
+        )
+    return records
+
+
+def _write_attention(job: Any, records: list, folder: Path) -> None:
+    """attention.csv and one two-panel PNG per protein into `folder`."""
+    from dmsweep.train.attention_plot import attention_layout, draw_attention
+    from dmsweep.train.predict_proteins import plot_file_name, write_attention_table
+
+    attention = job.attention(records)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_attention_table(attention, folder / "attention.csv")
+        for one in attention:
+            draw_attention(attention_layout(one), folder / plot_file_name(one.record.id))
+    except OSError as err:
+        raise OutputError(
+            f"--attention-dir {folder}: cannot write: {err.strerror or one_line(err)}"
+        ) from None
+    print(f"attention of {len(attention)} proteins: {folder}", file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------------------- db

@@ -65,6 +65,10 @@ class MemoryStore:
         stored = self._documents[collection] if ids else {}
         return [copy.copy(stored[i]) for i in ids[start : start + limit]]
 
+    def find(self, collection: str, ids: Sequence[str]) -> list[Document]:
+        stored = self._documents.get(collection, {})
+        return [copy.copy(stored[i]) for i in sorted(set(ids)) if i in stored]
+
     def set_split(self, collection: str, ids: Sequence[str], split: str) -> int:
         stored = self._documents.get(collection, {})
         matched = 0

@@ -111,6 +111,15 @@ class MongoStore:
             cursor = self._collection(collection).find(query).sort("_id", 1).limit(limit)
             return list(cursor.batch_size(limit))
 
+    def find(self, collection: str, ids: Sequence[str]) -> list[Document]:
+        wanted = list(dict.fromkeys(ids))
+        found: list[Document] = []
+        with self._errors(f"read collection {collection!r}"):
+            for start in range(0, len(wanted), CHUNK):
+                query = {"_id": {"$in": wanted[start : start + CHUNK]}}
+                found.extend(self._collection(collection).find(query))
+        return sorted(found, key=lambda doc: doc["_id"])
+
     def set_split(self, collection: str, ids: Sequence[str], split: str) -> int:
         matched = 0
         with self._errors(f"write splits into collection {collection!r}"):

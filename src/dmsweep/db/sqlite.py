@@ -129,6 +129,11 @@ class SqliteStore:
         return [_document(row) for row in cursor]
 
     @_one_line_errors
+    def find(self, collection: str, ids: Sequence[str]) -> list[Document]:
+        stored = self._stored(collection, list(dict.fromkeys(ids)))
+        return [_document((doc_id, *stored[doc_id])) for doc_id in sorted(stored)]
+
+    @_one_line_errors
     def set_split(self, collection: str, ids: Sequence[str], split: str) -> int:
         matched = 0
         with self._db:

@@ -56,6 +56,11 @@ class DocumentStore(Protocol):
         every document."""
         ...
 
+    def find(self, collection: str, ids: Sequence[str]) -> list[Document]:
+        """The documents with these `_id`s that exist, in `_id` order (what `predict` reads
+        for ids given on its command line: an index lookup, never a scan)."""
+        ...
+
     def set_split(self, collection: str, ids: Sequence[str], split: str) -> int:
         """`update_many` of the split of the documents `ids`; returns how many matched."""
         ...

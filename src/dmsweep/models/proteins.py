@@ -97,13 +97,17 @@ class EdgeGraphConv(keras.layers.Layer):
     def build(self, input_shape: Any) -> None:
         features = int(input_shape[0][-1])
         limit = 1.0 / float(np.sqrt(features * self.channels))  # as the variant GCN (nn4dms)
+        # Drawn neighbours first, as the variant GCN draws its kernels (`kernel_1` weighs the
+        # neighbours), so one seed gives both the same initial weights; the weights keep
+        # their order (kernel_self first), so saved models load as before.
+        shape = (features, self.channels)
+        drawn = {
+            name: keras.initializers.RandomUniform(-limit, limit)(shape).numpy()
+            for name in ("kernel_neighbours", "kernel_self")
+        }
         for name in ("kernel_self", "kernel_neighbours"):
-            weight = self.add_weight(
-                name=name,
-                shape=(features, self.channels),
-                initializer=keras.initializers.RandomUniform(-limit, limit),
-            )
-            setattr(self, name, weight)
+            initializer = keras.initializers.Constant(drawn[name])
+            setattr(self, name, self.add_weight(name=name, shape=shape, initializer=initializer))
         self.bias = self.add_weight(name="bias", shape=(self.channels,), initializer="zeros")
         super().build(input_shape)
 
