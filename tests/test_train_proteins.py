@@ -388,20 +388,24 @@ GCN_SHARED = {
 }
 
 
-def shared_structures_collection(db: Path, structures: Path) -> list[ProteinRecord]:
+def shared_structures_collection(
+    db: Path, structures: Path, *, without_coordinates: tuple[int, ...] = ()
+) -> list[ProteinRecord]:
     """The five shared structures as collection `shared` of SQLite file `db`, with a
-    synthetic binary label (`size`: long above 200 residues) and SHARED_SPLITS."""
+    synthetic binary label (`size`: long above 200 residues) and SHARED_SPLITS; the records
+    at `without_coordinates` (file order) lose their coordinates."""
     store = open_store(str(db))
+    shared = zip(open_protein_source(str(structures)), SHARED_SPLITS, strict=True)
     records = [
         ProteinRecord(
             id=record.id,
             sequence=record.sequence,
             labels={"size": "long" if len(record.sequence) > 200 else "short"},
-            ca=record.ca,
-            cb=record.cb,
+            ca=None if i in without_coordinates else record.ca,
+            cb=None if i in without_coordinates else record.cb,
             split=split,
         )
-        for record, split in zip(open_protein_source(str(structures)), SHARED_SPLITS, strict=True)
+        for i, (record, split) in enumerate(shared)
     ]
     ingest_records(store, "shared", records)
     store.put_meta("shared", META_INGEST, {"labels": {"size": ["short", "long"]}})
@@ -526,21 +530,7 @@ def test_a_bad_record_met_while_training_is_a_data_error(tmp_path, data_dir):
     from dmsweep.cli import main
 
     db = tmp_path / "bad.db"
-    store = open_store(str(db))
-    records = [
-        ProteinRecord(
-            id=record.id,
-            sequence=record.sequence,
-            labels={"size": "long" if len(record.sequence) > 200 else "short"},
-            ca=None if i == 1 else record.ca,
-            cb=None if i == 1 else record.cb,
-            split=("train", "train", "tune", "train", "test")[i],
-        )
-        for i, record in enumerate(open_protein_source(str(data_dir / "structures")))
-    ]
-    ingest_records(store, "bad", records)
-    store.put_meta("bad", META_INGEST, {"labels": {"size": ["short", "long"]}})
-    store.close()
+    records = shared_structures_collection(db, data_dir / "structures", without_coordinates=(1,))
     config = {
         "model": "gcn",
         "graph": "knn",
@@ -552,7 +542,7 @@ def test_a_bad_record_met_while_training_is_a_data_error(tmp_path, data_dir):
         "encoding": "one_hot",
         "batch_size": 8,
         "max_epochs": 1,
-        "dataset": {"db": f"sqlite://{db}", "collection": "bad"},
+        "dataset": {"db": f"sqlite://{db}", "collection": "shared"},
     }
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))

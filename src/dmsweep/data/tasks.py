@@ -47,6 +47,11 @@ class Task:
         """Units of the output layer: 1 (a score, or p(class 1) of a binary task), else C."""
         return len(self.classes) if self.kind == MULTICLASS else 1
 
+    @property
+    def output_activation(self) -> str | None:
+        """The output layer's activation: sigmoid (binary), softmax (multiclass), none."""
+        return {BINARY: "sigmoid", MULTICLASS: "softmax"}.get(self.kind)
+
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"task": self.kind}
         if self.label is not None:

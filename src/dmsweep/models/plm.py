@@ -29,7 +29,7 @@ from typing import Any
 
 from dmsweep.config import PLMParams
 from dmsweep.data.protein_batches import NUM_CODES, PAD_CODE, UNKNOWN_CODE
-from dmsweep.data.tasks import BINARY, MULTICLASS, Task
+from dmsweep.data.tasks import Task
 from dmsweep.data.variants import ALPHABET
 from dmsweep.errors import ConfigError, DataError
 from dmsweep.models.hf import AutoConfig, AutoTokenizer, TFAutoModel, create_optimizer, keras, tf
@@ -60,7 +60,7 @@ def build_plm(
     x = keras.layers.Dropout(params.dropout, name="head_dropout")(x)
     units, activation = 1, None
     if task is not None:
-        units, activation = task.outputs, {BINARY: "sigmoid", MULTICLASS: "softmax"}.get(task.kind)
+        units, activation = task.outputs, task.output_activation
     out = keras.layers.Dense(units, activation=activation, dtype="float32", name="output")(x)
     return keras.Model(codes, out, name="plm")
 

@@ -208,8 +208,9 @@ def build_protein_model(
     x = keras.layers.Dense(params.dense_units, name="dense")(x)
     x = keras.layers.LeakyReLU(alpha=LEAKY_SLOPE, name="dense_act")(x)
     x = keras.layers.Dropout(params.dropout, name="dense_dropout")(x)
-    activation = {BINARY: "sigmoid", MULTICLASS: "softmax"}.get(task.kind)
-    out = keras.layers.Dense(task.outputs, activation=activation, dtype="float32", name="output")(x)
+    out = keras.layers.Dense(
+        task.outputs, activation=task.output_activation, dtype="float32", name="output"
+    )(x)
     return keras.Model(inputs, out, name=params.model)
 
 

@@ -162,7 +162,7 @@ class TrainedProteinJob:
         for chunk in _chunks(records):
             weights = protein_attention(self.model, self._inputs(chunk))
             for row, record in enumerate(chunk):
-                length = len(record.sequence[: self.config.data.max_residues])
+                length = len(record.sequence[: residues_kept(self.config)])
                 edges = protein_edges(record, graph, length)
                 out.append(ProteinAttention(record, weights[row, :length], edges))
         return out
