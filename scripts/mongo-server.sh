@@ -45,9 +45,11 @@ uri() { echo "mongodb://$HOST:$(port)/$DATABASE"; }
 
 pid() { cat "$STATE/pid" 2>/dev/null || true; }
 
-alive() {  # a zombie (not yet reaped) counts as gone
+alive() {  # a zombie (not yet reaped) counts as gone, and so does a reused pid: only a
+  # process serving this state folder's storage is ours to signal
   local p; p=$(pid)
-  [ -n "$p" ] && [ -e /proc/"$p" ] && ! grep -q '^[^)]*) Z' /proc/"$p"/stat 2>/dev/null
+  [ -n "$p" ] && [ -e /proc/"$p" ] && ! grep -q '^[^)]*) Z' /proc/"$p"/stat 2>/dev/null &&
+    tr '\0' '\n' < /proc/"$p"/cmdline 2>/dev/null | grep -qxF -- "$STATE/storage"
 }
 
 # ping the server until it answers (exit 0), its process dies or $1 seconds pass (exit 1)

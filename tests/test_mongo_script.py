@@ -1,6 +1,6 @@
 """scripts/mongo-server.sh for real: start a server on a port and state folder of its own, see it
 answer and keep a document, status, stop, stop again; a port another server holds is refused;
-a stale pid file is status 1."""
+a stale pid file is status 1; a reused pid (a live process, not this server) is never signalled."""
 
 from __future__ import annotations
 
@@ -81,3 +81,9 @@ def test_start_status_stop_stop_again_and_a_stale_pid_file(script):
     assert script("stop").returncode == 0
     assert not (script.state / "pid").exists()
     assert script("status").returncode == 3
+
+    # a pid file naming a live process that is not this server (a reused pid): never signalled
+    (script.state / "pid").write_text(f"{os.getpid()}\n")
+    assert script("status").returncode == 1
+    assert script("stop").returncode == 0
+    assert not (script.state / "pid").exists()  # this test's process is still here to see it
