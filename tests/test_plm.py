@@ -358,3 +358,40 @@ def test_the_embedding_head_trains_on_an_scl2205_slice_from_the_cache(
         assert row["id"] == again["id"]
         for c in metrics["classes"]:
             assert float(again[f"p_{c}"]) == pytest.approx(float(row[f"p_{c}"]), abs=1e-4)
+
+
+@pytest.mark.slow
+def test_the_embedding_head_trains_on_a_protein_set_without_test_proteins(
+    pretrained, data_dir, tmp_path, monkeypatch
+):
+    """`head: embedding` on the shared structures, none of them in the test split: the job
+    ends with n = 0 test proteins (it crashed concatenating nothing), on one device."""
+    from test_train_proteins import train
+
+    from dmsweep.data.proteins import ProteinRecord, open_protein_source
+    from dmsweep.db import open_store
+    from dmsweep.db.ingest import META_INGEST, ingest_records
+
+    monkeypatch.setenv("DMSWEEP_CACHE_DIR", str(tmp_path / "cache"))
+    db = tmp_path / "no-test.db"
+    store = open_store(str(db))
+    records = [
+        ProteinRecord(
+            id=r.id,
+            sequence=r.sequence,
+            labels={"size": "long" if len(r.sequence) > 200 else "short"},
+            split=("train", "tune")[i % 2],
+        )
+        for i, r in enumerate(open_protein_source(str(data_dir / "structures")))
+    ]
+    ingest_records(store, "s", records)
+    store.put_meta("s", META_INGEST, {"labels": {"size": ["short", "long"]}})
+    store.close()
+    config = {"model": "plm", "pretrained": str(pretrained), "head": "embedding",
+              "pooling": "mean", "max_length": 66, "batch_size": 2, "max_epochs": 2,
+              "dataset": {"db": f"sqlite://{db}", "collection": "s"}}  # fmt: skip
+    folder = train(config, tmp_path / "out", data_dir)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["splits"]["test"]["n"] == 0 and metrics["splits"]["train"]["n"] == 3
+    provenance = json.loads((folder / "provenance.json").read_text())
+    assert provenance["parallel"]["replicas"] == 1 and provenance["parallel"]["strategy"] is None

@@ -47,7 +47,7 @@ from dmsweep.train.job import (
 from dmsweep.train.job import _BestEpoch as BestEpoch
 from dmsweep.train.metrics import regression_metrics
 from dmsweep.train.parallel import Parallel
-from dmsweep.train.protein_training import ProteinData, ProteinJob, SplitOutputs
+from dmsweep.train.protein_training import ProteinData, ProteinJob, SplitOutputs, no_outputs
 
 CACHE_FOLDER = "plm-embeddings"
 KEYS, EMBEDDINGS = "keys.npy", "embeddings.npy"
@@ -132,22 +132,27 @@ def _write(folder: Path, keys: np.ndarray, embeddings: np.ndarray) -> None:
         os.replace(tmp, folder / name)
 
 
-class EmbeddingJob(_Job):
-    """A `plm` with `head: embedding`: the encoder frozen, the head trained on cached
-    embeddings; the phases, files and metrics of every other job."""
+class _FrozenEncoder:
+    """What both embedding jobs (variants, protein sets) share: the encoder frozen, on one
+    device. The encoder runs once per sequence and the head is a Dense layer, so a
+    MirroredStrategy would only add overhead; and the head, compiled apart from the model,
+    must not meet the strategy the model was built under (recorded as no strategy)."""
 
     def _devices(self) -> None:
-        """One device: the encoder runs once per sequence, the head is a Dense layer, so a
-        MirroredStrategy would only add overhead (recorded as no strategy)."""
-        super()._devices()
+        super()._devices()  # type: ignore[misc]
         self.parallel = Parallel()
         self.provenance["parallel"] = self.parallel.provenance()
         self.folder.write_provenance(self.provenance)
 
     def _build(self, data: Any) -> keras.Model:
-        model = super()._build(data)
+        model = super()._build(data)  # type: ignore[misc]
         model.get_layer("plm_backbone").trainable = False
         return model
+
+
+class EmbeddingJob(_FrozenEncoder, _Job):
+    """A `plm` with `head: embedding`: the encoder frozen, the head trained on cached
+    embeddings; the phases, files and metrics of every other job."""
 
     def _fit(self, model: keras.Model, data: Any) -> BestEpoch:
         self.embeddings = self._embed(model, data)
@@ -187,14 +192,9 @@ class EmbeddingJob(_Job):
         return embed_parts(self, model, codes)
 
 
-class ProteinEmbeddingJob(ProteinJob):
+class ProteinEmbeddingJob(_FrozenEncoder, ProteinJob):
     """A `plm` with `head: embedding` on a protein set: each protein's pooled embedding once
     (through the cache), then the classification (or regression) head trains on them."""
-
-    def _build(self, data: ProteinData) -> keras.Model:
-        model = super()._build(data)
-        model.get_layer("plm_backbone").trainable = False
-        return model
 
     def _fit(self, model: keras.Model, data: ProteinData) -> BestEpoch:
         self.splits = {part: self._split_codes(data, part) for part in PARTS}
@@ -222,6 +222,8 @@ class ProteinEmbeddingJob(ProteinJob):
 
     def _split_outputs(self, model: keras.Model, data: ProteinData, part: str) -> SplitOutputs:
         ids, targets, _ = self.splits[part]
+        if not ids:  # a protein set may have no test proteins: Keras cannot predict nothing
+            return SplitOutputs(ids, targets, no_outputs(data.task))
         out = _head(model).predict(self.embeddings[part], batch_size=4096, verbose=0)
         return SplitOutputs(ids, targets, task_outputs(out, data.task))
 
@@ -236,8 +238,9 @@ class ProteinEmbeddingJob(ProteinJob):
             codes = np.full((len(records), width), PAD_CODE, dtype=np.int8)
             codes[:, : inputs["codes"].shape[1]] = inputs["codes"][:, :width]
             rows.append(codes)
-        empty = np.zeros((0, width), np.int8)
-        return ids, np.concatenate(targets), np.concatenate(rows) if rows else empty
+        if not rows:  # an empty split (a protein set may have no test proteins)
+            return ids, np.zeros(0), np.zeros((0, width), np.int8)
+        return ids, np.concatenate(targets), np.concatenate(rows)
 
 
 def embed_parts(job: _Job, model: keras.Model, codes: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -148,12 +148,10 @@ class ProteinJob(_Job):
             assert batch_targets is not None
             targets.append(batch_targets)
             predicted.append(protein_probabilities(model, inputs, data.task))
-        task = data.task
-        empty = np.zeros((0, len(task.classes)) if task.is_classification else 0)
         return SplitOutputs(
             ids,
             np.concatenate(targets) if targets else np.zeros(0),
-            np.concatenate(predicted) if predicted else empty,
+            np.concatenate(predicted) if predicted else no_outputs(data.task),
         )
 
     def _write_predictions(self, data: ProteinData, test: SplitOutputs) -> None:
@@ -163,6 +161,11 @@ class ProteinJob(_Job):
 
     def _task_fields(self, data: ProteinData) -> dict[str, Any]:
         return data.task.to_json()
+
+
+def no_outputs(task: Task) -> np.ndarray:
+    """The outputs of an empty split: (0, classes) probabilities, or (0,) scores."""
+    return np.zeros((0, len(task.classes)) if task.is_classification else 0)
 
 
 def compiled_protein_model(
