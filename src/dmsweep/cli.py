@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Score variants (e.g. G177L,M189T L142K) with the model of a finished job folder. "
             "Writes variant,predicted_score as CSV. A job folder trained on a protein set "
-            "takes proteins: sequences (cnn), PDB/mmCIF files or document ids with --db and "
+            "takes proteins: sequences (cnn, plm), PDB/mmCIF files or document ids with --db and "
             "--collection (gcn); it writes id,predicted_class,p_<class>... (a number: "
             "id,predicted_score)."
         ),
