@@ -50,11 +50,26 @@ def browser(tmp_path_factory):
     driver.quit()
 
 
+def finished_loading(driver, timeout_s: float = 60.0) -> bool:
+    """Whether the page reaches readyState complete: a loaded CI machine can return from
+    `get` before the last decode is done (seen once in CI), so poll instead of asking once."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        WebDriverWait(driver, timeout_s).until(
+            lambda d: d.execute_script("return document.readyState") == "complete"
+        )
+    except TimeoutException:
+        return False
+    return True
+
+
 def page_problems(driver, page: Path) -> list[str]:
     """Everything wrong with `page` as the browser sees it (empty: it rendered cleanly)."""
     driver.get(page.resolve().as_uri())
     problems = []
-    if driver.execute_script("return document.readyState") != "complete":
+    if not finished_loading(driver):
         problems.append("page did not finish loading")
     for alt, complete, natural_width, shown_width in driver.execute_script(f"return {IMAGES}"):
         if not complete or natural_width == 0 or shown_width == 0:
