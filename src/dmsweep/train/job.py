@@ -8,6 +8,7 @@ set.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import random
@@ -15,7 +16,7 @@ import resource
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from dmsweep._tf import keras, tf
 from dmsweep.config import DRAWN_SPLITS, GCNParams, PLMParams, TrainConfig
 from dmsweep.data import Dataset, Split
 from dmsweep.data.encodings import encoding_checksums
+from dmsweep.data.shuffle import epoch_order
 from dmsweep.data.splits import PARTS
 from dmsweep.errors import TrainingError
 from dmsweep.jobfiles import DATASET_CARD
@@ -319,15 +321,26 @@ def adam(learning_rate: float) -> keras.optimizers.Optimizer:
     return keras.optimizers.legacy.Adam(learning_rate=learning_rate)
 
 
-def train_batches(codes: np.ndarray, scores: np.ndarray, batch_size: int, seed: int) -> Any:
-    """Shuffled (codes, scores) batches, reshuffled every epoch from the job seed.
+def train_batches(features: np.ndarray, scores: np.ndarray, batch_size: int, seed: int) -> Any:
+    """Shuffled (features, scores) batches, in a new order every epoch from the job seed.
 
-    The int8 codes are the whole in-memory dataset (237 bytes per variant); the encoding
-    lookup inside the model makes the float features one batch at a time.
+    The order is `epoch_order`'s, the one a protein set streamed from a database follows too
+    (`dmsweep.data.shuffle`): NumPy draws one permutation per epoch, tf.data gathers the
+    batches. The int8 codes are the whole in-memory dataset (237 bytes per variant); the
+    encoding lookup inside the model makes the float features one batch at a time.
     """
-    dataset = tf.data.Dataset.from_tensor_slices((codes, scores))
-    dataset = dataset.shuffle(len(codes), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    n = len(features)
+    epochs = itertools.count()
+
+    def orders() -> Iterator[np.ndarray]:
+        yield epoch_order(n, seed, next(epochs))
+
+    features_t, scores_t = tf.constant(features), tf.constant(scores)
+    order = tf.data.Dataset.from_generator(orders, output_signature=tf.TensorSpec((n,), tf.int64))
+    batches = order.flat_map(lambda o: tf.data.Dataset.from_tensor_slices(o).batch(batch_size))
+    batches = batches.map(lambda rows: (tf.gather(features_t, rows), tf.gather(scores_t, rows)))
+    batches = batches.apply(tf.data.experimental.assert_cardinality(math.ceil(n / batch_size)))
+    return batches.prefetch(tf.data.AUTOTUNE)
 
 
 def seed_everything(seed: int) -> None:

@@ -25,6 +25,7 @@ from dmsweep.config import DatabaseDataset, GCNParams, TrainConfig
 from dmsweep.data.card import ProteinSetCard
 from dmsweep.data.protein_batches import GraphSpec, batch_arrays
 from dmsweep.data.proteins import read_protein_set
+from dmsweep.data.shuffle import epoch_rng
 from dmsweep.data.source import DataSource
 from dmsweep.data.tasks import REGRESSION, Task, protein_set_task
 from dmsweep.db import DocumentStore, open_store
@@ -170,8 +171,7 @@ class Batches:
         a `buffer` of proteins by `seed` and `epoch` (a new order every epoch)."""
         records: Iterator[Any] = stream_records(self.pset.store, self.pset.collection, split=split)
         if seed is not None:
-            rng = np.random.default_rng([seed, epoch])
-            records = shuffled_records(records, buffer=buffer, rng=rng)
+            records = shuffled_records(records, buffer=buffer, rng=epoch_rng(seed, epoch))
         chunk: list[Any] = []
         for record in records:
             chunk.append(record)
