@@ -141,6 +141,8 @@ def test_job_folder_errors(jobs, data_dir, tmp_path, capsys) -> None:
     assert code == 2 and "no variants given" in err
     code, _, err = run([str(jobs["gcn"]), "A108D", "--db", "x.db", "--collection", "c"], capsys)
     assert code == 2 and "--db: only for a model trained on a protein set" in err
+    code, _, err = run([str(jobs["gcn"]), "A108D", "--collection", "c"], capsys)
+    assert code == 2 and "--collection: only for a model trained on a protein set" in err
 
 
 def test_a_full_disk_is_one_line(jobs, data_dir, capsys) -> None:

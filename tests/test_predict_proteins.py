@@ -128,6 +128,8 @@ def _third_c_alpha(line: str) -> bool:
         (["P_NOT_THERE", "--db", "URI", "--collection", "shared"], "has no document 'P_NOT_THERE'"),
         (["PDB", "--chain", "Z"], "no chain 'Z' (chains: ['A'])"),
         (["ube4b_rosetta_model", "--db", "URI"], "--db and --collection go together"),
+        (["PDB", "--attention-dir", "plots"], "--attention-dir: only with --attention"),
+        (["PDB", "--credentials", "NOTES"], "--credentials: only with --db"),
         (["NO_CA"], "record 'no_ca': no C-alpha for 1 residues"),
     ],
 )

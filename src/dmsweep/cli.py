@@ -589,7 +589,13 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.job_folder.is_dir() and is_protein_set_job(args.job_folder):
         return _predict_proteins(args)
-    protein_only = {"--db": args.db, "--chain": args.chain, "--attention-dir": args.attention_dir}
+    protein_only = {
+        "--db": args.db,
+        "--collection": args.collection,
+        "--credentials": args.credentials,
+        "--chain": args.chain,
+        "--attention-dir": args.attention_dir,
+    }
     for name, value in protein_only.items():
         if value is not None:
             raise ConfigError(f"{name}: only for a model trained on a protein set")
@@ -654,6 +660,10 @@ def _predict_proteins(args: argparse.Namespace) -> int:
     document ids; --file a FASTA file; --attention per-residue weights and plots."""
     from dmsweep.train.predict_proteins import TrainedProteinJob, write_protein_prediction
 
+    if args.attention_dir is not None and not args.attention:
+        raise ConfigError("--attention-dir: only with --attention (the folder of its plots)")
+    if args.credentials is not None and args.db is None:
+        raise ConfigError("--credentials: only with --db (the store's user and password)")
     if args.output is not None:
         _check_output_file(args.output)
     job = TrainedProteinJob(args.job_folder)
