@@ -108,7 +108,7 @@ def _history(folder) -> np.ndarray:
 
 @pytest.mark.slow
 def test_a_streamed_gcn_trains_as_the_in_memory_gcn(gfp, tmp_path, data_dir):
-    """The same 1,000 variants, seed and settings, in memory and as documents streamed from
+    """The same 3,000 variants, seed and settings, in memory and as documents streamed from
     SQLite: one initial function and one batch order (`dmsweep.data.shuffle`), so the two
     trainings differ only by float summation order (per-protein edges against the shared
     graph's CSR product)."""
@@ -117,8 +117,8 @@ def test_a_streamed_gcn_trains_as_the_in_memory_gcn(gfp, tmp_path, data_dir):
     from test_train_proteins import train
 
     settings = {**GCN, "graph": "distance", "threshold": 7.0, "dropout": 0.0, "seed": 0}
-    settings |= {"batch_size": 32, "learning_rate": 1e-3, "max_epochs": 4, "patience": 4}
-    in_memory = {**settings, "split": "random", "max_variants": 1000, "split_seed": 0}
+    settings |= {"batch_size": 32, "learning_rate": 1e-3, "max_epochs": 8, "patience": 8}
+    in_memory = {**settings, "split": "random", "max_variants": 3000, "split_seed": 0}
     split = make_split(gfp, TrainConfig.from_flat(in_memory).data)
     db = tmp_path / "gfp.db"
     store = open_store(str(db))
@@ -131,10 +131,11 @@ def test_a_streamed_gcn_trains_as_the_in_memory_gcn(gfp, tmp_path, data_dir):
     ]
     memory, documents = (_history(folder) for folder in folders)
     print("train and tune loss per epoch, in memory then streamed:", memory, documents)
-    assert memory.shape == documents.shape == (4, 2)
-    assert memory[0, 0] > 1.2 * memory[-1, 0]  # it learned: the match is not of two constants
-    assert np.allclose(documents, memory, rtol=1e-3)
+    assert memory.shape == documents.shape == (8, 2)
+    assert np.allclose(documents[0], memory[0], rtol=1e-5)  # one order: the same first epoch
+    assert np.allclose(documents, memory, rtol=5e-3)  # then only float summation order drifts
     test = [json.loads((f / "metrics.json").read_text())["splits"]["test"] for f in folders]
     print("test Pearson, in memory then streamed:", [t["pearson"] for t in test])
     assert test[0]["n"] == test[1]["n"] == len(split.test)
+    assert test[0]["pearson"] > 0.3  # it learned: the match is not of two near-constants
     assert abs(test[1]["pearson"] - test[0]["pearson"]) < 0.01
