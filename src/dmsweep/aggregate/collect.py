@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -510,9 +510,11 @@ class Cache:
 _ROW_KEY_SEP = "|"
 
 
-def row_key(folder: str, signature: str, condor_values: Iterable[Any] = ()) -> str:
+def row_key(folder: str, signature: str, condor_values: Sequence[Any] = ()) -> str:
     """The key under which summary.csv caches a row's rendered line: it changes when the
     folder's files or its HTCondor values change (no folder name holds the separator)."""
+    if not condor_values:  # a results folder without a run: no HTCondor values
+        return f"{folder}{_ROW_KEY_SEP}{signature}"
     return _ROW_KEY_SEP.join([folder, signature, *map(str, condor_values)])
 
 
