@@ -156,11 +156,14 @@ def main() -> int:
         run(loop)  # warm the page cache
 
         print(load())
-        base, base_all, first = [], [], []
+        base, base_all, first, first_before = [], [], [], []
         stdout = ""
         for _ in range(args.rounds):  # interleaved, so that load from elsewhere hits all
             base.append(run(loop))
             base_all.append(run([*loop, "--all-files"]))
+            if args.before:
+                shutil.rmtree(out, ignore_errors=True)
+                first_before.append(run([*_other(args.before, tables_only), "--jobs", "1"]))
             shutil.rmtree(out, ignore_errors=True)
             first.append(run([*tables_only, "--jobs", "1"]))
             stdout = first[-1].stdout
@@ -173,6 +176,11 @@ def main() -> int:
             f"reads {_ratio(first, base_all)}"
         )
         print(f"  its {phases(stdout)}; {load()}")
+        if args.before:
+            print(
+                f"  the same by {args.before / 'aggregate'}: {_stats(first_before)}  ratio "
+                f"{_ratio(first_before, base)}"
+            )
 
         snapshot = root / "summary-before-new"
         shutil.rmtree(snapshot, ignore_errors=True)
@@ -220,7 +228,7 @@ def _before_and_after(
 ) -> None:
     """The same incremental run by another install and by this one, interleaved, each
     starting from the output folder as it was before the new folders were written."""
-    commands = {"before": [str(args.before / "aggregate"), *tables_only[1:]], "after": tables_only}
+    commands = {"before": _other(args.before, tables_only), "after": tables_only}
     times: dict[str, list[Timed]] = {name: [] for name in commands}
     for _ in range(args.rounds):
         for name, command in commands.items():
@@ -230,6 +238,11 @@ def _before_and_after(
     print(f"  before ({commands['before'][0]}): {_stats(times['before'])}")
     print(f"  after ({commands['after'][0]}): {_stats(times['after'])}")
     print(f"  after / before: {_ratio(times['after'], times['before'])}; {load()}")
+
+
+def _other(bin_folder: Path, command: list[str]) -> list[str]:
+    """`command` (an aggregate command) run by the aggregate of another install."""
+    return [str(bin_folder / "aggregate"), *command[1:]]
 
 
 def _stats(values: list[Timed]) -> str:
