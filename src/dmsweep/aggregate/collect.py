@@ -144,14 +144,12 @@ def collect(
     fresh.extend(_running_record(name) for name in tmp)
     fresh.extend(broken)
 
-    kept = cache.records.loc[cache.records.index.intersection(pd.Index(unchanged))]
+    kept = np.flatnonzero(cache.records.index.isin(unchanged))
     new = pd.DataFrame.from_records(fresh)
     if not new.empty:
         new.index = pd.Index(new["folder"], name=None)
         _coerce_numbers(new, set(param_keys))
-    parts = [df for df in (kept, new) if not df.empty]
-    records = pd.concat(parts) if len(parts) > 1 else (parts[0] if parts else _empty())
-    records = records.sort_index()
+    records = _merged(cache.records, kept, new)
     return Collection(
         results=results,
         records=records,
@@ -161,6 +159,26 @@ def collect(
         n_cached=len(unchanged),
         skipped=tuple(sorted(skipped)),
     )
+
+
+def _merged(cached: pd.DataFrame, kept: np.ndarray, new: pd.DataFrame) -> pd.DataFrame:
+    """The cached records at positions `kept` and the `new` ones, sorted by folder name.
+
+    One concatenation and one take: selecting the kept rows, concatenating and then sorting
+    copied every column three times, a tenth of a second for 20,000 folders. The folder names
+    (the index) are unique, so the order is the one `sort_index` gives.
+    """
+    if new.empty and not len(kept):
+        return _empty()
+    if new.empty:
+        combined, rows = cached, kept
+    elif not len(kept):
+        combined, rows = new, np.arange(len(new))
+    else:
+        combined = pd.concat([cached, new])
+        rows = np.concatenate([kept, len(cached) + np.arange(len(new))])
+    names = combined.index.to_numpy()[rows]
+    return combined.take(rows[np.argsort(names, kind="stable")])
 
 
 def read_job_folder(path: str, name: str) -> tuple[dict[str, Any], tuple[str, int], tuple]:
@@ -423,16 +441,24 @@ def _workers(n_folders: int) -> int:
 
 
 def _progress_bar(total: int, progress: bool | None) -> Any:
-    """A tqdm bar: always (True), never (False), or (None) for many folders on a terminal."""
+    """A tqdm bar: always (True), never (False), or (None) for many folders on a terminal.
+    No bar at all when it would be off: importing tqdm costs more than a rerun's reading."""
+    if progress is False or (progress is None and total < 2000):
+        return _NoBar()
     from tqdm import tqdm
 
-    if progress is False or (progress is None and total < 2000):
-        disable = True
-    else:
-        disable = None if progress is None else False  # tqdm: None = off unless a terminal
+    disable = None if progress is None else False  # tqdm: None = off unless a terminal
     return tqdm(
         total=total, desc="reading job folders", unit="folder", mininterval=0.5, disable=disable
     )
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _empty() -> pd.DataFrame:
