@@ -2,6 +2,7 @@
 
     python bench/bench_aggregate.py                 # 20,000 folders in a temp dir
     python bench/bench_aggregate.py --n 2000 --rounds 1 --keep /tmp/agg-bench
+    python bench/bench_aggregate.py --before /work/main/.venv/bin --tables-only   # before/after
 
 Every figure is a whole command run as a subprocess (Python start-up and imports included),
 measured in this run on the same folders with a warm page cache:
@@ -14,7 +15,13 @@ measured in this run on the same folders with a warm page cache:
 - incremental `aggregate --no-plots --no-report` after 100 new folders. Goal: under 1 s;
   printed beside: the same with plots and report, and the command's own phase times
   (`time:` line) and the start-up (Python + imports) measured alone, so the part of the
-  1 s that is import time is visible.
+  1 s that is import time is visible;
+- with `--before BIN` (the bin folder of another install, e.g. the main branch's .venv/bin):
+  that install's incremental aggregate and this one's, interleaved, each from the same copy
+  of the output folder taken before the 100 new folders were written, and their ratio.
+Each figure is wall time with the command's CPU time (user + system, from the child's
+rusage) beside it, and the load average is printed: on a shared machine the wall time moves
+with the load, the CPU time much less, so compare ratios within one run.
 The folders are in the job contract's format (docs/job-contract.md, manifest.json last), with
 1 % failed, 0.1 % corrupt, 0.1 % diverged and 0.1 % still running.
 """
@@ -24,12 +31,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -62,14 +71,31 @@ def plain_loop(results: Path, files: tuple[str, ...]) -> int:
     return len(pd.DataFrame(rows))
 
 
-def run(command: list[str]) -> tuple[float, str]:
-    """(seconds, stdout) of a whole command; fails loudly when the command fails."""
+class Timed(NamedTuple):
+    wall: float
+    cpu: float
+    """User + system seconds of the command (its children included)."""
+    stdout: str
+
+    def __str__(self) -> str:
+        return f"{self.wall:.2f} s ({self.cpu:.2f} s cpu)"
+
+
+def run(command: list[str]) -> Timed:
+    """Wall and CPU time and stdout of a whole command; fails loudly when it fails."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
-    return seconds, done.stdout
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return Timed(seconds, cpu, done.stdout)
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def phases(stdout: str) -> str:
@@ -83,6 +109,15 @@ def main() -> int:
     parser.add_argument("--new", type=int, default=100, help="folders added before the rerun")
     parser.add_argument("--rounds", type=int, default=3, help="baseline/first-run repetitions")
     parser.add_argument("--keep", type=Path, help="build (or reuse) the folders here, keep them")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="BIN",
+        help="bin folder of another install whose incremental aggregate is timed beside this one",
+    )
+    parser.add_argument(
+        "--tables-only", action="store_true", help="skip the two runs with plots and report"
+    )
     parser.add_argument("--plain-loop", type=Path, metavar="RESULTS", help=argparse.SUPPRESS)
     parser.add_argument("--all-files", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -120,49 +155,67 @@ def main() -> int:
         loop = [python, str(HERE), "--plain-loop", str(results)]
         run(loop)  # warm the page cache
 
-        base, base_all, first = [], [], []
+        print(load())
+        base, base_all, first, first_before = [], [], [], []
         stdout = ""
         for _ in range(args.rounds):  # interleaved, so that load from elsewhere hits all
-            base.append(run(loop)[0])
-            base_all.append(run([*loop, "--all-files"])[0])
+            base.append(run(loop))
+            base_all.append(run([*loop, "--all-files"]))
+            if args.before:
+                shutil.rmtree(out, ignore_errors=True)
+                first_before.append(run([*_other(args.before, tables_only), "--jobs", "1"]))
             shutil.rmtree(out, ignore_errors=True)
-            seconds, stdout = run([*tables_only, "--jobs", "1"])
-            first.append(seconds)
+            first.append(run([*tables_only, "--jobs", "1"]))
+            stdout = first[-1].stdout
         print(f"commands: {' '.join(loop)} [--all-files] | {' '.join(tables_only)} --jobs 1")
         print(f"baseline plain loop, config+metrics -> one table: {_stats(base)}")
         print(f"baseline plain loop, config+metrics+provenance+manifest: {_stats(base_all)}")
         print(
             f"first aggregate --no-plots --no-report (no cache), whole command: {_stats(first)}"
-            f"  ratio {min(first) / min(base):.2f}x (goal <= 2x); against the loop over every "
-            f"file it reads {min(first) / min(base_all):.2f}x"
+            f"  ratio {_ratio(first, base)} (goal <= 2x); against the loop over every file it "
+            f"reads {_ratio(first, base_all)}"
         )
-        print(f"  its {phases(stdout)}")
+        print(f"  its {phases(stdout)}; {load()}")
+        if args.before:
+            print(
+                f"  the same by {args.before / 'aggregate'}: {_stats(first_before)}  ratio "
+                f"{_ratio(first_before, base)}"
+            )
 
+        snapshot = root / "summary-before-new"
+        shutil.rmtree(snapshot, ignore_errors=True)
+        shutil.copytree(out, snapshot)
         rng = np.random.default_rng(1)
         for flat in new_configs:
             write_job_folder(results, flat, rng=rng, n_predictions=50)
-        seconds, stdout = run(tables_only)
+        timed = run(tables_only)
         print(
             f"incremental aggregate --no-plots --no-report after {args.new} new folders, whole "
-            f"command: {seconds:.2f} s (goal < 1 s); its {phases(stdout)}"
+            f"command: {timed} (goal < 1 s); its {phases(timed.stdout)}; {load()}"
         )
-        startup, _ = run([python, "-c", "import dmsweep.aggregate.cli"])
-        bare, _ = run([python, "-c", "pass"])
+        startup = run([python, "-c", "import dmsweep.aggregate.cli"])
+        bare = run([python, "-c", "pass"])
         print(
-            f"  of which start-up: Python {bare:.2f} s, + imports of the aggregate command "
-            f"{startup - bare:.2f} s"
+            f"  of which start-up: Python {bare}, + imports of the aggregate command "
+            f"{startup.wall - bare.wall:.2f} s ({startup.cpu - bare.cpu:.2f} s cpu)"
         )
-        seconds, stdout = run(tables_only)
-        print(f"unchanged rerun --no-plots --no-report, whole command: {seconds:.2f} s")
-        seconds, stdout = run([*aggregate, "--no-progress"])
-        print(f"rerun with plots and report, whole command: {seconds:.1f} s; its {phases(stdout)}")
-        for flat in more_configs:
-            write_job_folder(results, flat, rng=rng, n_predictions=50)
-        seconds, stdout = run([*aggregate, "--no-progress"])
-        print(
-            f"incremental with plots and report after {args.new} more folders, whole command: "
-            f"{seconds:.1f} s; its {phases(stdout)}"
-        )
+        if args.before:
+            _before_and_after(args, tables_only, out, snapshot)
+        timed = run(tables_only)
+        print(f"unchanged rerun --no-plots --no-report, whole command: {timed}")
+        if not args.tables_only:
+            timed = run([*aggregate, "--no-progress"])
+            print(
+                f"rerun with plots and report, whole command: {timed}; its {phases(timed.stdout)}"
+            )
+            for flat in more_configs:
+                write_job_folder(results, flat, rng=rng, n_predictions=50)
+            timed = run([*aggregate, "--no-progress"])
+            print(
+                f"incremental with plots and report after {args.new} more folders, whole "
+                f"command: {timed}; its {phases(timed.stdout)}"
+            )
+        print(load())
         print(f"output: {out}")
     finally:
         if args.keep is None:
@@ -170,8 +223,41 @@ def main() -> int:
     return 0
 
 
-def _stats(values: list[float]) -> str:
-    return f"best {min(values):.2f} s, median {float(np.median(values)):.2f} s"
+def _before_and_after(
+    args: argparse.Namespace, tables_only: list[str], out: Path, snapshot: Path
+) -> None:
+    """The same incremental run by another install and by this one, interleaved, each
+    starting from the output folder as it was before the new folders were written."""
+    commands = {"before": _other(args.before, tables_only), "after": tables_only}
+    times: dict[str, list[Timed]] = {name: [] for name in commands}
+    for _ in range(args.rounds):
+        for name, command in commands.items():
+            shutil.rmtree(out)
+            shutil.copytree(snapshot, out)
+            times[name].append(run(command))
+    print(f"  before ({commands['before'][0]}): {_stats(times['before'])}")
+    print(f"  after ({commands['after'][0]}): {_stats(times['after'])}")
+    print(f"  after / before: {_ratio(times['after'], times['before'])}; {load()}")
+
+
+def _other(bin_folder: Path, command: list[str]) -> list[str]:
+    """`command` (an aggregate command) run by the aggregate of another install."""
+    return [str(bin_folder / "aggregate"), *command[1:]]
+
+
+def _stats(values: list[Timed]) -> str:
+    walls, cpus = [t.wall for t in values], [t.cpu for t in values]
+    return (
+        f"best {min(walls):.2f} s ({min(cpus):.2f} s cpu), median {float(np.median(walls)):.2f} s "
+        f"({float(np.median(cpus)):.2f} s cpu)"
+    )
+
+
+def _ratio(values: list[Timed], baseline: list[Timed]) -> str:
+    """Best against best, of wall and of CPU time."""
+    wall = min(t.wall for t in values) / min(t.wall for t in baseline)
+    cpu = min(t.cpu for t in values) / min(t.cpu for t in baseline)
+    return f"{wall:.2f}x ({cpu:.2f}x in cpu)"
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dmsweep import jobfiles
@@ -249,3 +250,35 @@ def test_worker_processes_read_the_same_records(tmp_path: Path) -> None:
     assert shared.records.equals(alone.records)
     assert shared.signatures == alone.signatures
     assert shared.param_keys == alone.param_keys
+
+
+def test_a_progress_bar_only_where_asked(results, capsys: pytest.CaptureFixture[str]) -> None:
+    """progress=True always draws the bar (on stderr); False and a small folder never do (no
+    tqdm at all: collect then uses a bar that does nothing)."""
+    folder, _ = results
+    collect(folder, progress=True, workers=1)
+    assert "reading job folders" in capsys.readouterr().err
+    for progress in (False, None):  # None: only for 2,000+ folders on a terminal
+        collect(folder, progress=progress, workers=1)
+        assert capsys.readouterr().err == ""
+
+
+def test_a_rerun_merges_cached_and_new_records_sorted_by_folder(results) -> None:
+    """The cached records of unchanged folders and the re-read ones, in folder-name order,
+    whether the rerun read none, some or all folders again."""
+    folder, _ = results
+    first = collect(folder, workers=1)
+    cache = Cache(folder, first.param_keys, first.signatures, first.records)
+    nothing_new = collect(folder, cache=cache, workers=1)
+    assert nothing_new.records.index.tolist() == sorted(first.records.index.tolist())
+    rng = np.random.default_rng(3)
+    for flat in synthetic_configs(3, seeds=(77,), rng_seed=4):
+        write_job_folder(folder, flat, rng=rng)
+    some_new = collect(folder, cache=cache, workers=1)
+    assert some_new.n_read >= 3 and some_new.n_cached > 0
+    assert some_new.records.index.tolist() == sorted(some_new.records.index.tolist())
+    assert len(some_new.records) == len(first.records) + 3
+    all_new = collect(folder, cache=Cache.empty(folder), workers=1)
+    assert all_new.records.index.tolist() == some_new.records.index.tolist()
+    merged = some_new.records  # columns in first-seen order: the cached ones first
+    pd.testing.assert_frame_equal(merged, all_new.records[merged.columns])

@@ -12,13 +12,14 @@ the cache: a second run stats each folder and re-reads only those whose files ch
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import multiprocessing
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,14 +144,12 @@ def collect(
     fresh.extend(_running_record(name) for name in tmp)
     fresh.extend(broken)
 
-    kept = cache.records.loc[cache.records.index.intersection(pd.Index(unchanged))]
+    kept = np.flatnonzero(cache.records.index.isin(unchanged))
     new = pd.DataFrame.from_records(fresh)
     if not new.empty:
         new.index = pd.Index(new["folder"], name=None)
         _coerce_numbers(new, set(param_keys))
-    parts = [df for df in (kept, new) if not df.empty]
-    records = pd.concat(parts) if len(parts) > 1 else (parts[0] if parts else _empty())
-    records = records.sort_index()
+    records = _merged(cache.records, kept, new)
     return Collection(
         results=results,
         records=records,
@@ -160,6 +159,26 @@ def collect(
         n_cached=len(unchanged),
         skipped=tuple(sorted(skipped)),
     )
+
+
+def _merged(cached: pd.DataFrame, kept: np.ndarray, new: pd.DataFrame) -> pd.DataFrame:
+    """The cached records at positions `kept` and the `new` ones, sorted by folder name.
+
+    One concatenation and one take: selecting the kept rows, concatenating and then sorting
+    copied every column three times, a tenth of a second for 20,000 folders. The folder names
+    (the index) are unique, so the order is the one `sort_index` gives.
+    """
+    if new.empty and not len(kept):
+        return _empty()
+    if new.empty:
+        combined, rows = cached, kept
+    elif not len(kept):
+        combined, rows = new, np.arange(len(new))
+    else:
+        combined = pd.concat([cached, new])
+        rows = np.concatenate([kept, len(cached) + np.arange(len(new))])
+    names = combined.index.to_numpy()[rows]
+    return combined.take(rows[np.argsort(names, kind="stable")])
 
 
 def read_job_folder(path: str, name: str) -> tuple[dict[str, Any], tuple[str, int], tuple]:
@@ -329,16 +348,31 @@ def _dir_signature(path: str) -> str:
 
 
 def _signature(path: str, mask: int) -> str | None:
-    """The signature `read_job_folder` would record now, stat()ing only the known files."""
+    """The signature `read_job_folder` would record now, stat()ing only the known files.
+
+    Called once per folder on every rerun (20,000 times for 20,000 folders), so it does no
+    more than the five stats: the file suffixes of a mask are worked out once per mask.
+
+    Why every file is stat()ed and not only the folder: the folder's mtime and inode change
+    when a file is created, removed or renamed in it, or the folder is replaced, but not
+    when a file is rewritten in place (HTCondor transferring a rerun's metrics.json back
+    into the same folder, a hand edit): only that file's own mtime and size show it.
+    """
     try:
-        parts = [_dir_signature(path)]
-        for bit, file in enumerate(READ_FILES):
-            if mask >> bit & 1:
-                st = os.stat(f"{path}/{file}")
-                parts.append(f"{st.st_mtime_ns}:{st.st_size}")
+        st = os.stat(path)
+        parts = [f"{st.st_mtime_ns}:{st.st_ino}"]
+        for suffix in _suffixes(mask):
+            st = os.stat(path + suffix)
+            parts.append(f"{st.st_mtime_ns}:{st.st_size}")
     except OSError:
         return None
     return ";".join(parts)
+
+
+@functools.cache
+def _suffixes(mask: int) -> tuple[str, ...]:
+    """`/<file>` for each file of READ_FILES whose bit is set in `mask`, in that order."""
+    return tuple(f"/{file}" for bit, file in enumerate(READ_FILES) if mask >> bit & 1)
 
 
 def in_progress(records: pd.DataFrame) -> np.ndarray:
@@ -407,16 +441,24 @@ def _workers(n_folders: int) -> int:
 
 
 def _progress_bar(total: int, progress: bool | None) -> Any:
-    """A tqdm bar: always (True), never (False), or (None) for many folders on a terminal."""
+    """A tqdm bar: always (True), never (False), or (None) for many folders on a terminal.
+    No bar at all when it would be off: importing tqdm costs more than a rerun's reading."""
+    if progress is False or (progress is None and total < 2000):
+        return _NoBar()
     from tqdm import tqdm
 
-    if progress is False or (progress is None and total < 2000):
-        disable = True
-    else:
-        disable = None if progress is None else False  # tqdm: None = off unless a terminal
+    disable = None if progress is None else False  # tqdm: None = off unless a terminal
     return tqdm(
         total=total, desc="reading job folders", unit="folder", mininterval=0.5, disable=disable
     )
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def _empty() -> pd.DataFrame:
@@ -494,14 +536,12 @@ class Cache:
 _ROW_KEY_SEP = "|"
 
 
-def row_key(folder: str, signature: str, condor_values: Iterable[Any] = ()) -> str:
+def row_key(folder: str, signature: str, condor_values: Sequence[Any] = ()) -> str:
     """The key under which summary.csv caches a row's rendered line: it changes when the
     folder's files or its HTCondor values change (no folder name holds the separator)."""
+    if not condor_values:  # a results folder without a run: no HTCondor values
+        return f"{folder}{_ROW_KEY_SEP}{signature}"
     return _ROW_KEY_SEP.join([folder, signature, *map(str, condor_values)])
-
-
-def row_key_folder(key: str) -> str:
-    return key.split(_ROW_KEY_SEP, 1)[0]
 
 
 _META_KEY = b"dmsweep"
@@ -519,7 +559,7 @@ def _cache_to_arrow(cache: Cache) -> Any:
     records = cache.records
     names = records.index.tolist()
     lines = cache.csv_lines.get("lines", {})
-    key_of = {row_key_folder(key): key for key in lines}
+    key_of = {key.partition(_ROW_KEY_SEP)[0]: key for key in lines}  # folder: its key
     keys = [key_of.get(name) for name in names]
     signatures = [cache.signatures.get(name, (_REREAD, 0)) for name in names]
     columns: dict[str, Any] = {
@@ -535,8 +575,8 @@ def _cache_to_arrow(cache: Cache) -> Any:
         values = records.iloc[:, i]
         if dtype == "object":
             objects[f"{i}"] = values.tolist()
-        elif dtype == "str":
-            columns[f"{i}"] = pa.array(values.tolist(), pa.string(), from_pandas=True)
+        elif dtype == "str":  # pandas keeps these in Arrow already: no Python strings made
+            columns[f"{i}"] = pa.array(values, pa.string(), from_pandas=True)
         else:
             columns[f"{i}"] = pa.array(values.to_numpy())
     meta = {
@@ -568,6 +608,8 @@ def _cache_from_arrow(results: Path, stored: Any, meta: Mapping[str, Any]) -> Ca
             values: Any = objects[f"{i}"]
             if type(values) is not list or len(values) != len(index):
                 raise ValueError(f"records: column {column!r} has the wrong length")
+        elif dtype == "str":  # Arrow text straight into pandas' Arrow-backed str
+            values = pd.array(stored.column(f"{i}"), dtype="str")
         else:
             values = stored.column(f"{i}").to_numpy(zero_copy_only=False)
         data[str(column)] = pd.Series(values, index=index, dtype=dtype)

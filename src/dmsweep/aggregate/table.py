@@ -18,6 +18,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,8 @@ def summary_table(
     summary = trained.drop(columns=["folder"]).reindex(
         columns=list(dict.fromkeys([*trained.columns.drop("folder"), "model"]))
     )
-    base = os.fspath(Path(results).resolve())
-    summary["folder"] = [os.path.join(base, name) for name in trained.index.tolist()]
+    base = os.path.join(os.fspath(Path(results).resolve()), "")  # ends with the separator
+    summary["folder"] = [base + name for name in trained.index.tolist()]  # os.path.join, fast
     if run is not None:
         summary = pd.concat([summary, run.condor_columns(summary["job_id"])], axis=1)
     summary = summary[column_order(summary.columns, param_keys)]
@@ -165,8 +166,8 @@ def write_csv(
         for i, line in zip(missing, rendered, strict=True):
             lines[row_keys[i]] = line
     header = ",".join(_quote(c) for c in columns)
-    body = "".join(lines[key] + "\n" for key in row_keys)
-    write_atomic(path, header + "\n" + body)
+    body = "\n".join([lines[key] for key in row_keys])  # one join: no string per line
+    write_atomic(path, header + "\n" + body + ("\n" if row_keys else ""))
     return {
         "columns": columns,
         "renderer": renderer,
@@ -212,12 +213,13 @@ def row_keys(
     summary: pd.DataFrame, signatures: Mapping[str, tuple[str, int]], *, with_condor: bool
 ) -> list[str]:
     """A key per summary row that changes when its folder or its HTCondor values change."""
-    names = [os.path.basename(folder) for folder in summary["folder"].tolist()]
+    names = [folder.rpartition(os.sep)[2] for folder in summary["folder"].tolist()]
     condor = [c for c in CONDOR_COLUMNS if c in summary.columns] if with_condor else []
-    values = zip(*(summary[c].tolist() for c in condor), strict=True) if condor else None
+    rows = zip(*(summary[c].tolist() for c in condor), strict=True) if condor else repeat(())
+    unknown = ("?", 0)
     return [
-        row_key(name, signatures.get(name, ("?", 0))[0], next(values) if values else ())
-        for name in names
+        row_key(name, signatures.get(name, unknown)[0], values)
+        for name, values in zip(names, rows, strict=False)  # repeat() never ends
     ]
 
 
