@@ -359,8 +359,7 @@ def _signature(path: str, mask: int) -> str | None:
     into the same folder, a hand edit): only that file's own mtime and size show it.
     """
     try:
-        st = os.stat(path)
-        parts = [f"{st.st_mtime_ns}:{st.st_ino}"]
+        parts = [_dir_signature(path)]
         for suffix in _suffixes(mask):
             st = os.stat(path + suffix)
             parts.append(f"{st.st_mtime_ns}:{st.st_size}")
