@@ -311,6 +311,8 @@ def _gpu_minimums(run: RunManifest) -> list[tuple[str, str]] | None:
 
 def _reusable(trainings: Sequence[PlannedTraining], runs: Sequence[Path]) -> dict[str, Path]:
     """job_id -> its valid result folder in one of the earlier runs."""
+    if not runs:
+        return {}
     from dmsweep.core.results import is_valid_result  # only when results are reused
 
     found: dict[str, Path] = {}
