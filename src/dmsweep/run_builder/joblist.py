@@ -30,8 +30,10 @@ _COMPACT = {"separators": (",", ":"), "sort_keys": True}
 class _Rendered:
     """One config section (or the model name) as the job list writes it."""
 
-    json_members: tuple[tuple[str, str], ...]
-    """(key, '"key":<compact JSON>') per set field, as json.dumps(sort_keys) writes members."""
+    keys: tuple[str, ...]
+    """Its flat keys, in field order."""
+    json_members: dict[str, str]
+    """key -> '"key":<compact JSON>', a member as json.dumps(sort_keys) writes it."""
     cells: dict[str, str]
     """key -> its jobs.csv cell, quoted as csv.writer quotes it."""
 
@@ -54,6 +56,7 @@ class _Sections:
         self._cache: dict[tuple[int, int, int], _Shared] = {}
         self._rendered: dict[int, _Rendered] = {}
         self._models: dict[str, _Rendered] = {}
+        self._layouts: dict[tuple[tuple[str, ...], ...], tuple[list[str], frozenset[str]]] = {}
 
     def shared(self, config: TrainConfig) -> _Shared:
         key = (id(config.params), id(config.data), id(config.optim))
@@ -61,10 +64,24 @@ class _Sections:
         if found is None:
             parts = [self._section(s) for s in (config.params, config.data, config.optim)]
             parts.append(self._model(config.model))
-            members = sorted(m for part in parts for m in part.json_members)
-            cells = {k: v for part in parts for k, v in part.cells.items()}
-            json_head = "{" + ",".join(member for _key, member in members)
-            found = self._cache[key] = _Shared(frozenset([*cells, "seed"]), cells, json_head)
+            order, keys = self._layout(parts)
+            members: dict[str, str] = {}
+            cells: dict[str, str] = {}
+            for part in parts:
+                members.update(part.json_members)
+                cells.update(part.cells)
+            json_head = "{" + ",".join([members[k] for k in order])
+            found = self._cache[key] = _Shared(keys, cells, json_head)
+        return found
+
+    def _layout(self, parts: Sequence[_Rendered]) -> tuple[list[str], frozenset[str]]:
+        """(sorted keys, keys with the seed) of sections with these keys: triples share them
+        (sections differ in values far more often than in which fields are set)."""
+        layout = tuple(part.keys for part in parts)
+        found = self._layouts.get(layout)
+        if found is None:
+            keys = [k for part in parts for k in part.keys]
+            found = self._layouts[layout] = (sorted(keys), frozenset([*keys, "seed"]))
         return found
 
     def _model(self, model: str) -> _Rendered:
@@ -81,8 +98,8 @@ class _Sections:
 
 
 def _render(items: Sequence[tuple[str, Any]]) -> _Rendered:
-    members = tuple((k, f"{json.dumps(k)}:{json.dumps(v, **_COMPACT)}") for k, v in items)
-    return _Rendered(members, {k: _csv_cell(v) for k, v in items})
+    members = {k: f"{json.dumps(k)}:{json.dumps(v, **_COMPACT)}" for k, v in items}
+    return _Rendered(tuple(k for k, _ in items), members, {k: _csv_cell(v) for k, v in items})
 
 
 def write_job_list(
