@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import gzip
 import hashlib
 import io
 import json
@@ -283,3 +284,60 @@ def test_manifest_and_submissions_are_json(tmp_path, data_dir):
     assert manifest["environment"]["strategy"] == "shared"
     assert manifest["queue_vars"][0] == "batch_id" and manifest["queue_vars"][-1] == "configs"
     assert not (root / "submissions.json").exists()
+
+
+def test_job_list_renders_sections_as_csv_writer_and_json_dumps(tmp_path):
+    """queue.txt and jobs.csv render each config section once and join the pieces: with
+    values that need CSV quoting (commas, quotes, newlines, leading spaces, empty strings),
+    lists, floats and sections shared between configs, every line must still be what
+    json.dumps(sort_keys) and csv.writer write for the config itself."""
+    from dmsweep.config import TrainConfig
+    from dmsweep.run_builder.expand import PlannedBatch, PlannedTraining
+    from dmsweep.run_builder.joblist import write_job_list
+    from dmsweep.run_builder.spec import Resources
+
+    flats = [
+        {"model": "fc", "split": 'we,ird "q"\nx', "learning_rate": 3e-4, "dataset": "a,b"},
+        {"model": "fc", "split": 'we,ird "q"\nx', "learning_rate": 3e-4, "dataset": "a,b"},
+        {"model": "cnn", "split": " lead", "encoding": ["one_hot", "aa_index"], "dataset": " d"},
+        {"model": "linear", "split": "random", "max_variants": 20, "dataset": "avgfp"},
+    ]
+    bases = [TrainConfig.from_flat(f) for f in flats]
+    bases[1] = bases[0]  # one shared section triple under two seeds
+    configs = [
+        TrainConfig(b.params, b.data, b.optim, seed=s)
+        for b, s in zip(bases, [1, 2, 3, 4], strict=True)
+    ]
+    trainings = [PlannedTraining(c.job_id, c, Resources()) for c in configs]
+    batches = [
+        PlannedBatch("b000001", tuple(trainings[:2]), Resources()),
+        PlannedBatch("b000002", tuple(trainings[2:]), Resources()),
+    ]
+    queue, jobs = tmp_path / "queue.txt", tmp_path / "jobs.csv"
+    write_job_list(queue, jobs, batches, [0, 0], reused=[(trainings[3], "reused")])
+
+    lines = queue.read_text().splitlines()
+    for line, batch in zip(lines, batches, strict=True):
+        encoded = line.split(" ")[-1]
+        text = gzip.decompress(base64.b64decode(encoded)).decode()
+        wanted = [{**t.config.to_flat(), "job_id": t.job_id} for t in batch.trainings]
+        assert [json.loads(j) for j in text.splitlines()] == wanted
+        for json_line, config in zip(text.splitlines(), wanted, strict=True):
+            rest = {k: v for k, v in config.items() if k not in ("job_id", "seed")}
+            tail = f'"job_id":"{config["job_id"]}","seed":{config["seed"]}}}'
+            assert json_line == json.dumps(rest, sort_keys=True, separators=(",", ":"))[:-1] + (
+                f",{tail}"
+            )
+    rows = [(t, b.batch_id) for b in batches for t in b.trainings] + [(trainings[3], "reused")]
+    keys = sorted({k for t, _ in rows for k in t.config.to_flat()})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["job_id", "batch_id", *keys])
+    for training, batch_id in rows:
+        flat = training.config.to_flat()
+        cells = [flat.get(k) for k in keys]
+        cells = [
+            ",".join(map(str, v)) if isinstance(v, list) else "" if v is None else v for v in cells
+        ]
+        writer.writerow([training.job_id, batch_id, *cells])
+    assert jobs.read_bytes() == buffer.getvalue().encode()

@@ -17,7 +17,7 @@ import functools
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal, get_args
 
@@ -439,9 +439,7 @@ class TrainConfig:
     @property
     def job_id(self) -> str:
         """`<model>-<12 hex>` of the canonical flat form (see `job_id`), from cached parts."""
-        head, tail = _canonical_around_seed(self.params, self.data, self.optim)
-        text = f"{head}{_fragment('seed', self.seed)}{tail}"
-        return f"{self.model}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+        return seed_job_ids(self)(self.seed)
 
     def replace(self, **flat_overrides: Any) -> TrainConfig:
         """A copy with some flat keys changed (e.g. `replace(max_epochs=3)`)."""
@@ -481,6 +479,23 @@ def _canonical_text(fragments: list[str]) -> str:
     return "{" + ",".join(sorted(fragments)) + "}"
 
 
+def seed_job_ids(config: TrainConfig) -> Callable[[int], str]:
+    """seed -> the job id of `config` with that seed. Expansion gives thousands of configs
+    that differ only in their seed: the canonical text up to the seed is hashed once (a copy
+    of that sha256 state then takes the seed and the rest), and the section triple is looked
+    up once, not hashed field by field for every seed."""
+    head, tail = _canonical_around_seed(config.params, config.data, config.optim)
+    up_to_seed = hashlib.sha256(head.encode())
+    model = config.model
+
+    def job_id(seed: int) -> str:
+        digest = up_to_seed.copy()
+        digest.update(f"{_fragment('seed', seed)}{tail}".encode())
+        return f"{model}-{digest.hexdigest()[:12]}"
+
+    return job_id
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _canonical_around_seed(params: Any, data: Any, optim: Any) -> tuple[str, str]:
     """`_canonical_text` of a config, split where its seed goes: thousands of configs share
@@ -501,6 +516,13 @@ def _section_items(section: Any) -> tuple[tuple[str, Any], ...]:
         for f in fields(section)
         if getattr(section, f.name) is not None
     )
+
+
+def section_flat_items(section: Any) -> tuple[tuple[str, Any], ...]:
+    """(flat key, value as `to_flat` writes it) of every set field of one config section, for
+    writers that render a section once for all the configs sharing it (read-only: a list
+    value is shared, where `to_flat` gives fresh ones)."""
+    return tuple((k, _flat_value(v)) for k, v in _section_items(section))
 
 
 @functools.lru_cache(maxsize=1 << 16)

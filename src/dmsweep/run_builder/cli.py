@@ -14,6 +14,7 @@ user can act on are one line, exit status 2; run-local exits 1 when a training f
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,6 +161,18 @@ def _err(line: str) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
+    # A plan is tens of thousands of small objects (trainings, configs, their dicts) that
+    # live until the command ends and form no reference cycles: the cyclic collector would
+    # only walk them again and again (0.05 s, a tenth of the resampling sweep's build).
+    # Reference counting still frees what is dropped; the command exits right after.
+    gc.disable()
+    try:
+        return _build_or_dry_run(args)
+    finally:
+        gc.enable()
+
+
+def _build_or_dry_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(args)
     for option, value in (("--timings", args.timings), ("--gpu-hour-cost", args.gpu_hour_cost)):

@@ -8,11 +8,11 @@ axes it depends on). A configuration that equals an earlier one (same job id) is
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dmsweep.config import DatabaseDataset, TrainConfig, flat_keys
+from dmsweep.config import DatabaseDataset, TrainConfig, flat_keys, seed_job_ids
 from dmsweep.errors import ConfigError
 from dmsweep.run_builder._spec_values import DEFAULTS
 from dmsweep.run_builder.spec import Axis, Block, Resources, SweepSpec
@@ -73,12 +73,11 @@ def expand(
         configs = _Configs(fixed, block.where)
         for combo in combos:
             try:
-                config = configs.build(combo)
+                job, config = configs.build(combo)
             except ConfigError as err:
                 shown = ", ".join(f"{k}={v}" for k, v in combo.items())
                 suffix = f" (combination: {shown})" if shown else ""
                 raise ConfigError(f"{spec.path}: {err}{suffix}") from None
-            job = config.job_id
             if job not in out:
                 out[job] = PlannedTraining(job, config, resources)
     _check_conditions_held(spec, applied)
@@ -91,25 +90,30 @@ class _Configs:
     """`TrainConfig.from_flat` of a block's combinations, once per combination without its seed.
 
     Replicate seeds are the innermost axis: thousands of trainings differ only in the seed,
-    so their validated sections are shared and only the seed is new.
+    so their validated sections are shared and only the seed is new (and so is only the
+    seed's part of the job id's hash: `seed_job_ids`).
     """
 
     def __init__(self, fixed: Mapping[str, Any], where: str) -> None:
         self.fixed = fixed
         self.where = where
-        self.bases: dict[tuple[Any, ...], TrainConfig] = {}
+        self.bases: dict[tuple[Any, ...], tuple[TrainConfig, Callable[[int], str]]] = {}
 
-    def build(self, combo: Mapping[str, Any]) -> TrainConfig:
+    def build(self, combo: Mapping[str, Any]) -> tuple[str, TrainConfig]:
+        """(job id, config) of one combination."""
         key = tuple((k, v) for k, v in combo.items() if k != "seed")
-        base = self.bases.get(key)
-        if base is None:
+        found = self.bases.get(key)
+        if found is None:
             flat = {**self.fixed, **combo}
             flat.pop("seed", None)
-            base = self.bases[key] = TrainConfig.from_flat(flat, source=self.where)
+            base = TrainConfig.from_flat(flat, source=self.where)
+            found = self.bases[key] = (base, seed_job_ids(base))
+        base, job_id = found
         seed = combo.get("seed", self.fixed.get("seed"))
         if seed is None or seed == base.seed:
-            return base
-        return TrainConfig(params=base.params, data=base.data, optim=base.optim, seed=seed)
+            return job_id(base.seed), base
+        config = TrainConfig(params=base.params, data=base.data, optim=base.optim, seed=seed)
+        return job_id(config.seed), config
 
 
 def _check_conditions_held(spec: SweepSpec, applied: set[int]) -> None:

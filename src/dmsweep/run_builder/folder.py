@@ -22,7 +22,6 @@ import dmsweep
 from dmsweep.core import runfiles
 from dmsweep.core.gitinfo import git_commit
 from dmsweep.core.queuefile import QUEUE_VARS
-from dmsweep.core.results import is_valid_result
 from dmsweep.core.runfiles import RunPaths
 from dmsweep.core.runmanifest import DatabaseRef, EnvRef, RunManifest
 from dmsweep.data.source import DataSource
@@ -312,6 +311,10 @@ def _gpu_minimums(run: RunManifest) -> list[tuple[str, str]] | None:
 
 def _reusable(trainings: Sequence[PlannedTraining], runs: Sequence[Path]) -> dict[str, Path]:
     """job_id -> its valid result folder in one of the earlier runs."""
+    if not runs:
+        return {}
+    from dmsweep.core.results import is_valid_result  # only when results are reused
+
     found: dict[str, Path] = {}
     for run in runs:
         results = RunPaths(Path(run)).results

@@ -84,7 +84,10 @@ class SweepPlan:
         return needed_files([t.config for t in self.queued], source=self.data)
 
     def reusing(self, reused: Mapping[str, Path]) -> SweepPlan:
-        """The plan with `reused` trainings linked in, and batches of the rest."""
+        """The plan with `reused` trainings linked in, and batches of the rest (nothing reused:
+        the plan itself, whose batches already are those of every training)."""
+        if not reused and not self.reused:
+            return self
         rest = [t for t in self.trainings if t.job_id not in reused]
         batches = plan_batches(rest, self.spec.trainings_per_job_by_model)
         return replace(self, batches=tuple(batches), reused=dict(reused))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import math
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,8 +97,8 @@ def read_timings(path: Path) -> Timings:
     speeds = {
         key: DeviceSpeed(
             len(values),
-            statistics.median(values),
-            statistics.median(epochs[key]) if key in epochs else None,
+            _median(values),
+            _median(epochs[key]) if key in epochs else None,
         )
         for key, values in ratios.items()
     }
@@ -152,6 +151,14 @@ def device_costs(timings: Timings, batches: Sequence[PlannedBatch]) -> list[Devi
     return costs
 
 
+def _median(values: Sequence[float]) -> float:
+    """statistics.median, imported on first use: only --timings needs it, and its import
+    (fractions, decimal) costs every `run_builder` command about 10 ms."""
+    import statistics
+
+    return statistics.median(values)
+
+
 def _device_cost(
     model: str, kind: str, speed: DeviceSpeed, batches: Sequence[PlannedBatch]
 ) -> DeviceCost:
@@ -166,7 +173,7 @@ def _device_cost(
             per_epoch.append(seconds)
             wall += hours
             charged += hours * slots
-    return DeviceCost(model, kind, len(per_epoch), statistics.median(per_epoch), wall, charged)
+    return DeviceCost(model, kind, len(per_epoch), _median(per_epoch), wall, charged)
 
 
 def cost_lines(timings: Timings, costs: Sequence[DeviceCost], gpu_hour_cost: float) -> list[str]:
