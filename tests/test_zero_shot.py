@@ -124,6 +124,7 @@ def test_without_variants_every_variant_of_the_dataset_is_scored(
         (["--dataset", "avgfp", "A108D", "Q3P"], "command line, variant 2: Q3P: position 3 is E"),
         (["A108D"], "--zero-shot: give --dataset NAME"),
         (["--dataset", "avgfp", "A108D", "--attention"], "--attention: not with --zero-shot"),
+        (["--dataset", "avgfp", "A108D", "--db", "x.db"], "--db: not with --zero-shot"),
     ],
 )
 def test_bad_variants_and_options_are_one_line_errors(

@@ -589,16 +589,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.job_folder.is_dir() and is_protein_set_job(args.job_folder):
         return _predict_proteins(args)
-    protein_only = {
-        "--db": args.db,
-        "--collection": args.collection,
-        "--credentials": args.credentials,
-        "--chain": args.chain,
-        "--attention-dir": args.attention_dir,
-    }
-    for name, value in protein_only.items():
-        if value is not None:
-            raise ConfigError(f"{name}: only for a model trained on a protein set")
+    _refuse_protein_options(args, "only for a model trained on a protein set")
     given = (
         variants_from_file(args.file)
         if args.file is not None
@@ -630,11 +621,27 @@ def _write_csv(output: Path | None, write: Callable[[IO[str]], None]) -> int:
     return EXIT_OK
 
 
+def _refuse_protein_options(args: argparse.Namespace, why: str) -> None:
+    """A ConfigError naming the first protein-set option given where none applies (it would
+    be ignored otherwise)."""
+    protein_only = {
+        "--db": args.db,
+        "--collection": args.collection,
+        "--credentials": args.credentials,
+        "--chain": args.chain,
+        "--attention-dir": args.attention_dir,
+    }
+    for name, value in protein_only.items():
+        if value is not None:
+            raise ConfigError(f"{name}: {why}")
+
+
 def _predict_zero_shot(args: argparse.Namespace) -> int:
     """`predict --zero-shot DIR --dataset NAME [VARIANT ...]`: masked-marginal scores; the
     provenance goes to OUT.provenance.json beside -o, else to stderr as one JSON line."""
     from dmsweep.train.zero_shot import ZeroShotRequest, run_zero_shot
 
+    _refuse_protein_options(args, "not with --zero-shot (a model trained on a protein set)")
     variants = [str(args.job_folder), *args.variants] if args.job_folder else args.variants
     if args.attention:
         raise ConfigError("--attention: not with --zero-shot (a gcn's attention pooling)")

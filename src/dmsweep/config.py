@@ -520,8 +520,7 @@ def _section_items(section: Any) -> tuple[tuple[str, Any], ...]:
 
 def section_flat_items(section: Any) -> tuple[tuple[str, Any], ...]:
     """(flat key, value as `to_flat` writes it) of every set field of one config section, for
-    writers that render a section once for all the configs sharing it (read-only: a list
-    value is shared, where `to_flat` gives fresh ones)."""
+    writers that render a section once for all the configs sharing it."""
     return tuple((k, _flat_value(v)) for k, v in _section_items(section))
 
 

@@ -18,7 +18,6 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -215,11 +214,12 @@ def row_keys(
     """A key per summary row that changes when its folder or its HTCondor values change."""
     names = [folder.rpartition(os.sep)[2] for folder in summary["folder"].tolist()]
     condor = [c for c in CONDOR_COLUMNS if c in summary.columns] if with_condor else []
-    rows = zip(*(summary[c].tolist() for c in condor), strict=True) if condor else repeat(())
+    columns = [summary[c].tolist() for c in condor]
+    rows = zip(*columns, strict=True) if condor else [()] * len(names)
     unknown = ("?", 0)
     return [
         row_key(name, signatures.get(name, unknown)[0], values)
-        for name, values in zip(names, rows, strict=False)  # repeat() never ends
+        for name, values in zip(names, rows, strict=True)
     ]
 
 

@@ -165,11 +165,13 @@ def _build(args: argparse.Namespace) -> int:
     # live until the command ends and form no reference cycles: the cyclic collector would
     # only walk them again and again (0.05 s, a tenth of the resampling sweep's build).
     # Reference counting still frees what is dropped; the command exits right after.
+    collecting = gc.isenabled()
     gc.disable()
     try:
         return _build_or_dry_run(args)
     finally:
-        gc.enable()
+        if collecting:
+            gc.enable()
 
 
 def _build_or_dry_run(args: argparse.Namespace) -> int:

@@ -326,8 +326,9 @@ def train_batches(features: np.ndarray, scores: np.ndarray, batch_size: int, see
 
     The order is `epoch_order`'s, the one a protein set streamed from a database follows too
     (`dmsweep.data.shuffle`): NumPy draws one permutation per epoch, tf.data gathers the
-    batches. The int8 codes are the whole in-memory dataset (237 bytes per variant); the
-    encoding lookup inside the model makes the float features one batch at a time.
+    batches. The features are int8 codes (the whole in-memory dataset, 237 bytes per
+    variant; the encoding lookup inside the model makes the float features one batch at a
+    time) or a frozen-encoder head's cached float embeddings.
     """
     n = len(features)
     epochs = itertools.count()
