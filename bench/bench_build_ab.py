@@ -16,27 +16,25 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench_build import timed_command
 
 DEFAULT_SPEC = Path(__file__).resolve().parents[1] / "sweeps" / "gfp_resampling.yaml"
 
 
 def command_times(env: dict[str, str], *args: str) -> tuple[float, float]:
     """(wall, CPU) seconds of `run_builder ARGS` in a fresh interpreter."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
     command = [sys.executable, "-m", "dmsweep.run_builder.cli", *args]
-    subprocess.run(command, env=env, check=True, capture_output=True)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    wall, cpu, _ = timed_command(
+        lambda: subprocess.run(command, env=env, check=True, capture_output=True)
+    )
+    return wall, cpu
 
 
 def main() -> None:
