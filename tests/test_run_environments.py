@@ -15,6 +15,8 @@ from dmsweep.run_builder.environments import (
     _headers,
     _parse_headers,
     job_distributions,
+    job_packages,
+    packages_record,
     prepare_environment,
 )
 from dmsweep.run_builder.resubmit import _growth
@@ -29,6 +31,37 @@ def test_job_environment_is_the_job_closure_only():
     for unwanted in (*NEVER_IN_JOB_ENV, "jupyter-core", "ipykernel", "pytest", "tqdm-extra"):
         assert unwanted not in names
     assert "dmsweep" not in names  # the run folder carries its own copy of the code
+
+
+def test_the_walk_is_kept_until_a_folder_holding_a_job_package_changes(tmp_path, monkeypatch):
+    """A build that finds its tarball cached reads the job packages from the last walk; a
+    package installed, upgraded or removed since (a changed folder mtime) walks again."""
+    import json
+    import os
+
+    from dmsweep.run_builder import environments
+
+    walked = {_dist_name(d): _dist_version(d) for d in job_distributions()}
+    cache = tmp_path / "envs"
+    assert job_packages(cache) == walked
+    record = packages_record(cache)
+    recorded = json.loads(record.read_text())
+    assert recorded["packages"] == walked and recorded["folders"]  # site-packages, with mtime
+    calls = []
+    real_walk = environments.job_distributions
+    monkeypatch.setattr(environments, "job_distributions", lambda: calls.append(1) or real_walk())
+    assert job_packages(cache) == walked and not calls  # from the record, no walk
+    site = tmp_path / "site"  # a stand-in for site-packages (the real one stays untouched)
+    site.mkdir()
+    recorded["folders"] = {str(site): os.stat(site).st_mtime_ns}
+    record.write_text(json.dumps(recorded))
+    assert job_packages(cache) == walked and not calls
+    (site / "new_package-1.0.dist-info").mkdir()
+    os.utime(site, ns=(0, os.stat(site).st_mtime_ns + 1))  # as an install changes it
+    assert job_packages(cache) == walked and len(calls) == 1  # walked again, record renewed
+    assert job_packages(cache) == walked and len(calls) == 1
+    record.write_text('{"installation": 1, "packages": [')  # corrupt: walked, not trusted
+    assert job_packages(cache) == walked and len(calls) == 2
 
 
 def test_metadata_headers_read_once_agree_with_the_email_parser():

@@ -83,18 +83,18 @@ def test_batches_asking_for_gpus_get_the_gpu_environment(tmp_path) -> None:
     assert EnvironmentSpec().for_gpus(2) == EnvironmentSpec()  # no gpu: one environment
 
 
-def test_the_cuda_key_and_name_come_from_tensorflows_and_cuda_extra() -> None:
+def test_the_cuda_key_and_name_come_from_tensorflows_and_cuda_extra(tmp_path) -> None:
     requirements = cuda_requirements()
     assert requirements and all(r.startswith("nvidia-") for r in requirements)
     assert any(r.startswith("nvidia-cudnn-cu12") for r in requirements)
     tar = environments.Tarball()
-    dists = environments.job_distributions()
+    packages = environments.job_packages(tmp_path)
     (cpu_key, cpu_name), (cuda_key, cuda_name) = (
-        tar.file_name(dists),
-        tar.file_name(dists, cuda=True),
+        tar.file_name(packages),
+        tar.file_name(packages, cuda=True),
     )
     assert cuda_key != cpu_key and cuda_name == cpu_name.replace(cpu_key, f"cuda-{cuda_key}")
-    assert "-cuda-" in environments.Wheelhouse().file_name(dists, cuda=True)[1]
+    assert "-cuda-" in environments.Wheelhouse().file_name(packages, cuda=True)[1]
 
 
 def _fake_builds(monkeypatch) -> list[tuple[str, ...]]:

@@ -485,15 +485,19 @@ def seed_job_ids(config: TrainConfig) -> Callable[[int], str]:
     of that sha256 state then takes the seed and the rest), and the section triple is looked
     up once, not hashed field by field for every seed."""
     head, tail = _canonical_around_seed(config.params, config.data, config.optim)
-    up_to_seed = hashlib.sha256(head.encode())
+    up_to_seed = hashlib.sha256(f"{head}{_SEED_MEMBER}".encode())
     model = config.model
 
     def job_id(seed: int) -> str:
         digest = up_to_seed.copy()
-        digest.update(f"{_fragment('seed', seed)}{tail}".encode())
+        digest.update(f"{seed:d}{tail}".encode())  # an int's JSON: `_fragment("seed", seed)`
         return f"{model}-{digest.hexdigest()[:12]}"
 
     return job_id
+
+
+_SEED_MEMBER = '"seed":'
+"""What a seed's member starts with in the hashed JSON (`_fragment("seed", ...)`)."""
 
 
 @functools.lru_cache(maxsize=1 << 16)

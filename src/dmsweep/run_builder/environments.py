@@ -161,12 +161,12 @@ def environment_size(spec: EnvironmentSpec, *, cache_dir: Path | None = None) ->
     strategy = STRATEGIES.get(spec.strategy)
     if not isinstance(strategy, Tarball | Wheelhouse):
         return EnvSize(spec.strategy, None, 0, True)
-    dists = job_distributions()
-    _, name = strategy.file_name(dists, cuda=spec.cuda)
-    cached = (cache_dir or default_env_cache()) / name
+    cache_dir = cache_dir or default_env_cache()
+    _, name = strategy.file_name(strategy.packages(cache_dir), cuda=spec.cuda)
+    cached = cache_dir / name
     if cached.is_file():
         return EnvSize(spec.strategy, name, cached.stat().st_size, True)
-    installed = sum(_installed_bytes(d) for d in dists)
+    installed = sum(_installed_bytes(d) for d in job_distributions())
     extra = cuda_bytes_estimate() if spec.cuda else 0
     return EnvSize(spec.strategy, name, round(installed * ESTIMATED_RATIO) + extra, False)
 
@@ -330,27 +330,27 @@ def default_env_cache() -> Path:
 class Tarball:
     name: ClassVar[str] = "tarball"
 
-    def file_name(
-        self, dists: list[metadata.Distribution], *, cuda: bool = False
-    ) -> tuple[str, str]:
-        """(content key, file name) of the tarball these distributions make (with `cuda`:
-        plus TensorFlow's and-cuda wheels, `-cuda-` in the name)."""
-        packages = _with_cuda({_dist_name(d): _dist_version(d) for d in dists}, cuda)
-        key = _content_key(self.name, packages, extra=COMPRESSION)
+    @staticmethod
+    def packages(cache_dir: Path) -> dict[str, str]:
+        return job_packages(cache_dir)
+
+    def file_name(self, packages: dict[str, str], *, cuda: bool = False) -> tuple[str, str]:
+        """(content key, file name) of the tarball of these packages (name -> version; with
+        `cuda`: plus TensorFlow's and-cuda wheels, `-cuda-` in the name)."""
+        key = _content_key(self.name, _with_cuda(packages, cuda), extra=COMPRESSION)
         suffix = ".tar.zst" if COMPRESSION == "zstd" else ".tar.gz"
         return key, f"python{_py_version()}-{'cuda-' if cuda else ''}{key}{suffix}"
 
     def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
-        dists = job_distributions()
-        packages = _with_cuda({_dist_name(d): _dist_version(d) for d in dists}, spec.cuda)
-        key, name = self.file_name(dists, cuda=spec.cuda)
+        packages = self.packages(cache_dir)
+        key, name = self.file_name(packages, cuda=spec.cuda)
         cuda = cuda_requirements() if spec.cuda else ()
         return _artifact(
             self.name,
             name,
-            lambda out: _build_tarball(out, dists, cuda),
+            lambda out: _build_tarball(out, job_distributions(), cuda),
             key=key,
-            packages=packages,
+            packages=_with_cuda(packages, spec.cuda),
             python="python/bin/python3",
             env_dir=env_dir,
             cache_dir=cache_dir,
@@ -360,21 +360,19 @@ class Tarball:
 class Wheelhouse:
     name: ClassVar[str] = "wheelhouse"
 
-    def file_name(
-        self, dists: list[metadata.Distribution], *, cuda: bool = False
-    ) -> tuple[str, str]:
-        """(content key, file name) of the wheelhouse these distributions make."""
-        key = _content_key(self.name, _with_cuda(self._packages(dists), cuda))
+    @staticmethod
+    def packages(cache_dir: Path) -> dict[str, str]:
+        """The job packages plus pip, which installs them on the node."""
+        return job_packages(cache_dir) | {"pip": metadata.version("pip")}
+
+    def file_name(self, packages: dict[str, str], *, cuda: bool = False) -> tuple[str, str]:
+        """(content key, file name) of the wheelhouse of these packages (`packages()`)."""
+        key = _content_key(self.name, _with_cuda(packages, cuda))
         return key, f"wheelhouse-py{_py_version()}-{'cuda-' if cuda else ''}{key}.tar"
 
-    @staticmethod
-    def _packages(dists: list[metadata.Distribution]) -> dict[str, str]:
-        return {_dist_name(d): _dist_version(d) for d in dists} | {"pip": metadata.version("pip")}
-
     def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
-        dists = job_distributions()
-        packages = self._packages(dists)
-        key, name = self.file_name(dists, cuda=spec.cuda)
+        packages = self.packages(cache_dir)
+        key, name = self.file_name(packages, cuda=spec.cuda)
         cuda = cuda_requirements() if spec.cuda else ()
         return _artifact(
             self.name,
@@ -465,6 +463,61 @@ STRATEGIES: dict[str, Strategy] = {
     s.name: s for s in (Tarball(), Wheelhouse(), Container(), Shared())
 }
 assert set(STRATEGIES) == set(ENV_STRATEGIES), "spec.ENV_STRATEGIES and the registry disagree"
+
+
+def packages_record(cache_dir: Path) -> Path:
+    """Where `job_packages` keeps the last walk of this installation (one file per Python
+    prefix: several venvs share a cache)."""
+    prefix = hashlib.sha256(sys.prefix.encode()).hexdigest()[:12]
+    return cache_dir / f"job-packages-{prefix}.json"
+
+
+def job_packages(cache_dir: Path) -> dict[str, str]:
+    """name -> version of `job_distributions()`, kept in `cache_dir` while the installed
+    packages stay as they were: the walk (57 METADATA files read, their requirements parsed)
+    was a tenth of a build that found its tarball cached. pip adds and removes a
+    `*.dist-info` folder for every install, upgrade and removal, which changes the mtime of
+    the folder holding it: the record is used while each folder that held a job
+    distribution has the mtime it had at the walk (and Python and its prefix are the same).
+    A package newly installed into another folder ahead of those on sys.path would go
+    unseen: delete the record (or `envs/`) then. The record is data (JSON), never run."""
+    record = packages_record(cache_dir)
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError, AttributeError):
+        recorded = json.loads(record.read_text())
+        packages, folders = recorded["packages"], recorded["folders"]
+        if (
+            recorded["installation"] == _installation()
+            and _is_name_table(packages)
+            and all(os.stat(folder).st_mtime_ns == mtime for folder, mtime in folders.items())
+        ):
+            return packages
+    dists = job_distributions()
+    packages = {_dist_name(d): _dist_version(d) for d in dists}
+    folders = {str(d.locate_file("")): 0 for d in dists}
+    with contextlib.suppress(OSError):  # a read-only cache only costs the walk next time
+        folders = {folder: os.stat(folder).st_mtime_ns for folder in folders}
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = record.with_name(f".{record.name}.{os.getpid()}.partial")
+        text = {"installation": _installation(), "folders": folders, "packages": packages}
+        partial.write_text(json.dumps(text, indent=1))
+        os.replace(partial, record)
+    return packages
+
+
+def _installation() -> dict[str, object]:
+    """What else the walk's result depends on."""
+    return {
+        "format": FORMAT_VERSION,
+        "python": sys.version,
+        "prefix": sys.prefix,
+        "roots": list(JOB_PACKAGES),
+    }
+
+
+def _is_name_table(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
 
 
 def job_distributions(roots: tuple[str, ...] = JOB_PACKAGES) -> list[metadata.Distribution]:
