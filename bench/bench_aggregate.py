@@ -16,9 +16,17 @@ measured in this run on the same folders with a warm page cache:
   printed beside: the same with plots and report, and the command's own phase times
   (`time:` line) and the start-up (Python + imports) measured alone, so the part of the
   1 s that is import time is visible;
+- an unchanged rerun (nothing new since the incremental one): goal, none, but it should
+  write nothing and cost little more than the stats;
 - with `--before BIN` (the bin folder of another install, e.g. the main branch's .venv/bin):
-  that install's incremental aggregate and this one's, interleaved, each from the same copy
-  of the output folder taken before the 100 new folders were written, and their ratio.
+  that install's first aggregate beside this one's; its incremental aggregate and this
+  one's, interleaved, each from the same copy of the output folder taken before the 100 new
+  folders were written; its unchanged rerun and this one's, interleaved, each from a copy of
+  the output folder that this one's incremental run left; and the ratios. This checkout's
+  commands run with PYTHONPATH=<this checkout>/src, the other install's with
+  PYTHONPATH=`--before-src` (default: none, so that it imports its own dmsweep): an
+  exported PYTHONPATH would make both import the same code. Which dmsweep each side
+  imports is printed.
 Each figure is wall time with the command's CPU time (user + system, from the child's
 rusage) beside it, and the load average is printed: on a shared machine the wall time moves
 with the load, the CPU time much less, so compare ratios within one run.
@@ -37,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -81,11 +90,43 @@ class Timed(NamedTuple):
         return f"{self.wall:.2f} s ({self.cpu:.2f} s cpu)"
 
 
-def run(command: list[str]) -> Timed:
+class Side(NamedTuple):
+    """How to run one install's commands: its aggregate script and its environment."""
+
+    aggregate: str
+    env: dict[str, str]
+
+    def command(self, tail: list[str]) -> list[str]:
+        return [self.aggregate, *tail]
+
+    def __str__(self) -> str:
+        return f"{self.aggregate}, PYTHONPATH={self.env.get('PYTHONPATH', '')}"
+
+
+def side(aggregate: Path, src: Path | None) -> Side:
+    """The commands of an install, importing dmsweep from `src` (None: its own)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    return Side(str(aggregate), env)
+
+
+def imported_from(python: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [str(python), "-c", "import dmsweep; print(dmsweep.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def run(command: list[str], env: dict[str, str] | None = None) -> Timed:
     """Wall and CPU time and stdout of a whole command; fails loudly when it fails."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -116,6 +157,12 @@ def main() -> int:
         help="bin folder of another install whose incremental aggregate is timed beside this one",
     )
     parser.add_argument(
+        "--before-src",
+        type=Path,
+        metavar="DIR",
+        help="PYTHONPATH of the --before install's commands (default: none)",
+    )
+    parser.add_argument(
         "--tables-only", action="store_true", help="skip the two runs with plots and report"
     )
     parser.add_argument("--plain-loop", type=Path, metavar="RESULTS", help=argparse.SUPPRESS)
@@ -135,8 +182,15 @@ def main() -> int:
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-aggregate-"))
     results, out = root / "results", root / "summary"
     python = sys.executable
-    aggregate = [str(Path(python).with_name("aggregate")), str(results), "-o", str(out)]
-    tables_only = [*aggregate, "--no-plots", "--no-report", "--no-progress"]
+    after = side(Path(python).with_name("aggregate"), HERE.parents[1] / "src")
+    before = side(args.before / "aggregate", args.before_src) if args.before else None
+    tail = [str(results), "-o", str(out)]
+
+    def tables_to(folder: Path) -> list[str]:
+        return [str(results), "-o", str(folder), "--no-plots", "--no-report", "--no-progress"]
+
+    tables_tail = tables_to(out)
+    aggregate, tables_only = after.command(tail), after.command(tables_tail)
     try:
         if not results.is_dir():
             faults = {
@@ -155,17 +209,21 @@ def main() -> int:
         loop = [python, str(HERE), "--plain-loop", str(results)]
         run(loop)  # warm the page cache
 
+        print(f"this checkout's aggregate imports {imported_from(Path(python), after.env)}")
+        if before is not None:
+            other = imported_from(args.before / "python", before.env)
+            print(f"the --before install's aggregate imports {other}")
         print(load())
         base, base_all, first, first_before = [], [], [], []
         stdout = ""
         for _ in range(args.rounds):  # interleaved, so that load from elsewhere hits all
             base.append(run(loop))
             base_all.append(run([*loop, "--all-files"]))
-            if args.before:
+            if before is not None:
                 shutil.rmtree(out, ignore_errors=True)
-                first_before.append(run([*_other(args.before, tables_only), "--jobs", "1"]))
+                first_before.append(run([*before.command(tables_tail), "--jobs", "1"], before.env))
             shutil.rmtree(out, ignore_errors=True)
-            first.append(run([*tables_only, "--jobs", "1"]))
+            first.append(run([*tables_only, "--jobs", "1"], after.env))
             stdout = first[-1].stdout
         print(f"commands: {' '.join(loop)} [--all-files] | {' '.join(tables_only)} --jobs 1")
         print(f"baseline plain loop, config+metrics -> one table: {_stats(base)}")
@@ -176,9 +234,9 @@ def main() -> int:
             f"reads {_ratio(first, base_all)}"
         )
         print(f"  its {phases(stdout)}; {load()}")
-        if args.before:
+        if before is not None:
             print(
-                f"  the same by {args.before / 'aggregate'}: {_stats(first_before)}  ratio "
+                f"  the same by {before.aggregate}: {_stats(first_before)}  ratio "
                 f"{_ratio(first_before, base)}"
             )
 
@@ -188,29 +246,47 @@ def main() -> int:
         rng = np.random.default_rng(1)
         for flat in new_configs:
             write_job_folder(results, flat, rng=rng, n_predictions=50)
-        timed = run(tables_only)
+        timed = run(tables_only, after.env)
         print(
             f"incremental aggregate --no-plots --no-report after {args.new} new folders, whole "
             f"command: {timed} (goal < 1 s); its {phases(timed.stdout)}; {load()}"
         )
-        startup = run([python, "-c", "import dmsweep.aggregate.cli"])
-        bare = run([python, "-c", "pass"])
+        bare = run([python, "-c", "pass"], after.env)
+        startup = run([python, "-c", "import dmsweep.aggregate.cli"], after.env)
+        full = run(
+            [python, "-c", "import dmsweep.aggregate.cli, dmsweep.aggregate.pipeline"], after.env
+        )
         print(
             f"  of which start-up: Python {bare}, + imports of the aggregate command "
-            f"{startup.wall - bare.wall:.2f} s ({startup.cpu - bare.cpu:.2f} s cpu)"
+            f"{startup.wall - bare.wall:.2f} s ({startup.cpu - bare.cpu:.2f} s cpu), + those "
+            f"of its full path (pandas) {full.wall - bare.wall:.2f} s "
+            f"({full.cpu - bare.cpu:.2f} s cpu)"
         )
-        if args.before:
-            _before_and_after(args, tables_only, out, snapshot)
-        timed = run(tables_only)
+        sides = {"before": before, "after": after} if before is not None else {}
+        if sides:
+            print("  incremental, interleaved:")
+            _before_and_after(sides, tables_to, lambda _: _copy_of(snapshot, out), args.rounds)
+        timed = run(tables_only, after.env)
         print(f"unchanged rerun --no-plots --no-report, whole command: {timed}")
+        if sides:
+            # this checkout's runs leave `out` as it was (nothing new: nothing written), the
+            # other install's start from a copy of it each time (it writes every table)
+            other = root / "summary-before"
+            print("  unchanged rerun, interleaved:")
+            _before_and_after(
+                sides,
+                tables_to,
+                lambda name: _copy_of(out, other) if name == "before" else out,
+                args.rounds,
+            )
         if not args.tables_only:
-            timed = run([*aggregate, "--no-progress"])
+            timed = run([*aggregate, "--no-progress"], after.env)
             print(
                 f"rerun with plots and report, whole command: {timed}; its {phases(timed.stdout)}"
             )
             for flat in more_configs:
                 write_job_folder(results, flat, rng=rng, n_predictions=50)
-            timed = run([*aggregate, "--no-progress"])
+            timed = run([*aggregate, "--no-progress"], after.env)
             print(
                 f"incremental with plots and report after {args.new} more folders, whole "
                 f"command: {timed}; its {phases(timed.stdout)}"
@@ -224,25 +300,27 @@ def main() -> int:
 
 
 def _before_and_after(
-    args: argparse.Namespace, tables_only: list[str], out: Path, snapshot: Path
+    sides: dict[str, Side],
+    tail: Callable[[Path], list[str]],
+    outs: Callable[[str], Path],
+    rounds: int,
 ) -> None:
-    """The same incremental run by another install and by this one, interleaved, each
-    starting from the output folder as it was before the new folders were written."""
-    commands = {"before": _other(args.before, tables_only), "after": tables_only}
-    times: dict[str, list[Timed]] = {name: [] for name in commands}
-    for _ in range(args.rounds):
-        for name, command in commands.items():
-            shutil.rmtree(out)
-            shutil.copytree(snapshot, out)
-            times[name].append(run(command))
-    print(f"  before ({commands['before'][0]}): {_stats(times['before'])}")
-    print(f"  after ({commands['after'][0]}): {_stats(times['after'])}")
+    """The same aggregate command by two installs, interleaved; `outs(name)` prepares and
+    names the output folder each run starts from."""
+    times: dict[str, list[Timed]] = {name: [] for name in sides}
+    for _ in range(rounds):
+        for name, install in sides.items():
+            times[name].append(run(install.command(tail(outs(name))), install.env))
+    for name, install in sides.items():
+        print(f"  {name} ({install}): {_stats(times[name])}")
     print(f"  after / before: {_ratio(times['after'], times['before'])}; {load()}")
 
 
-def _other(bin_folder: Path, command: list[str]) -> list[str]:
-    """`command` (an aggregate command) run by the aggregate of another install."""
-    return [str(bin_folder / "aggregate"), *command[1:]]
+def _copy_of(snapshot: Path, out: Path) -> Path:
+    """`out` as `snapshot` was (a copy: new inodes, so no recorded last run matches)."""
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(snapshot, out)
+    return out
 
 
 def _stats(values: list[Timed]) -> str:
