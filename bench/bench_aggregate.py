@@ -16,8 +16,7 @@ measured in this run on the same folders with a warm page cache:
   printed beside: the same with plots and report, and the command's own phase times
   (`time:` line) and the start-up (Python + imports) measured alone, so the part of the
   1 s that is import time is visible;
-- an unchanged rerun (nothing new since the incremental one): goal, none, but it should
-  write nothing and cost little more than the stats;
+- an unchanged rerun (nothing new since the incremental one): no goal, printed beside;
 - with `--before BIN` (the bin folder of another install, e.g. the main branch's .venv/bin):
   that install's first aggregate beside this one's; its incremental aggregate and this
   one's, interleaved, each from the same copy of the output folder taken before the 100 new
