@@ -329,19 +329,6 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def _error_detail(error: Any, problem: str | None) -> str:
-    if problem is not None or not isinstance(error, dict):
-        return f"error.json {problem or 'not a JSON object'}"
-    kind = error.get("type") or "error"
-    message = str(error.get("message") or "").strip().replace("\n", " ")
-    phase = error.get("phase")
-    return f"{kind}: {message}" + (f" (during {phase})" if phase else "")
-
-
-def _set(record: dict[str, Any], status: str, detail: str) -> None:
-    record["status"], record["detail"] = status, detail
-
-
 def _dir_signature(path: str) -> str:
     st = os.stat(path)
     return f"{st.st_mtime_ns}:{st.st_ino}"
