@@ -40,7 +40,12 @@ FAULTS = {"failed": 2, "corrupt": 1, "diverged": 1, "no_provenance": 1, "running
 def _change_results(results: Path, elsewhere: Path) -> None:
     """What happens between two aggregates: new folders (one failed), one folder gone, one
     finished training replaced by a fresh result of the same job, one rerun copied over the
-    old files in place, one metrics.json damaged in place (same size)."""
+    old files in place, one metrics.json damaged in place (same size), the running training's
+    folder gone (its gaps in the parameter columns with it: the tables' types must follow)."""
+    running = list(results.glob(".tmp-*"))
+    assert running
+    for folder in running:
+        shutil.rmtree(folder)
     rng = np.random.default_rng(5)
     for i, flat in enumerate(synthetic_configs(6, seeds=(41,), rng_seed=3)):
         write_job_folder(results, flat, rng=rng, fault="failed" if i == 0 else None)

@@ -95,12 +95,16 @@ def integer_columns() -> frozenset[str]:
 
 
 def integers_as_integers(table: pd.DataFrame) -> pd.DataFrame:
-    """Whole-number columns that pandas made float (a missing value among ints) become
-    nullable integers, so summary.csv says 128, not 128.0; text columns keep their values
-    but whole floats in them are written as integers."""
+    """Whole-number columns become nullable integers (Int64), so summary.csv says 128, not
+    128.0 (pandas made float a column with a missing value among ints), and a column's type
+    in summary.parquet does not depend on whether some other folder (a running one, a model
+    without that parameter) left a gap in it; text columns keep their values but whole
+    floats in them are written as integers."""
     for column in integer_columns().intersection(table.columns):
         values = table[column]
-        if values.dtype.kind == "f":
+        if values.dtype.kind in "iu":
+            table[column] = values.astype("Int64")
+        elif values.dtype.kind == "f":
             finite = values.dropna()
             if np.isfinite(finite).all() and (finite == finite.round()).all():
                 table[column] = values.astype("Int64")
