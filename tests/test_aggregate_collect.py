@@ -252,6 +252,25 @@ def test_worker_processes_read_the_same_records(tmp_path: Path) -> None:
     assert shared.param_keys == alone.param_keys
 
 
+@pytest.mark.parametrize(
+    ("cpus", "load", "folders", "expected"),
+    [
+        (2, 0.3, 20_000, 2),  # two idle cores: both read
+        (2, 0.9, 20_000, 2),  # one of them idle, the other shared
+        (2, 1.2, 20_000, 1),  # both busy: workers would cost more than they save
+        (2, 0.3, 3_000, 1),  # too few folders to pay for the workers
+        (16, 2.0, 20_000, 8),  # at most MAX_WORKERS
+        (16, 13.6, 20_000, 2),  # what the load leaves idle
+    ],
+)
+def test_workers_follow_the_idle_cpus(monkeypatch, cpus, load, folders, expected) -> None:
+    from dmsweep.aggregate import collect as module
+
+    monkeypatch.setattr(module.os, "sched_getaffinity", lambda _pid: set(range(cpus)))
+    monkeypatch.setattr(module.os, "getloadavg", lambda: (load, load, load))
+    assert module._workers(folders) == expected
+
+
 def test_a_progress_bar_only_where_asked(results, capsys: pytest.CaptureFixture[str]) -> None:
     """progress=True always draws the bar (on stderr); False and a small folder never do (no
     tqdm at all: collect then uses a bar that does nothing)."""

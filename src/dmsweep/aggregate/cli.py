@@ -61,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs",
         type=positive_int,
         metavar="N",
-        help="worker processes for reading folders and drawing plots (default: the CPUs "
-        "available, at most 8, where the work is large enough: 4,000+ folders to read on "
-        "4+ CPUs, 3+ figures on 2+ CPUs; 1: none)",
+        help="worker processes for reading folders and drawing plots (default, where the "
+        "work is large enough: 4,000+ folders to read, one per CPU the load average leaves "
+        "idle (at least 2) if 1+ is; 3+ figures, one per CPU on 2+ CPUs; at most 8; 1: none)",
     )
     parser.add_argument("--no-plots", action="store_true", help="skip the plots")
     parser.add_argument("--no-report", action="store_true", help="skip report.html")

@@ -57,7 +57,8 @@ OLD_CACHE_FILES = (".aggregate-cache.pkl", ".aggregate-cache.json")
 """Caches of earlier versions (a pickle, then JSON): never opened, removed when seen."""
 PARALLEL_ABOVE = 4000
 """Folders to read from which worker processes share the reading."""
-PARALLEL_MIN_CPUS = 4
+PARALLEL_MIN_IDLE_CPUS = 1.0
+"""CPUs the last minute's load average must leave idle for worker processes to read."""
 MAX_WORKERS = 8
 _CHUNK = 500
 _CACHE_FORMAT = 4
@@ -95,9 +96,9 @@ def collect(
 
     `exclude` names folders inside `results` that are not job folders (e.g. the output
     folder). `progress`: a tqdm bar (None: only on a terminal and for many folders).
-    `workers`: processes that read (None: the CPUs available, at most MAX_WORKERS, when
-    there are more than PARALLEL_ABOVE folders to read and at least PARALLEL_MIN_CPUS CPUs;
-    1: read here).
+    `workers`: processes that read (None: as many as there are idle CPUs, at most
+    MAX_WORKERS, when there are more than PARALLEL_ABOVE folders to read and at least
+    PARALLEL_MIN_IDLE_CPUS idle CPUs; 1: read here).
     """
     results = Path(results)
     here = results.resolve()
@@ -417,13 +418,18 @@ def _read_chunk(base: str, names: list[str]) -> list[tuple]:
 
 
 def _workers(n_folders: int) -> int:
-    """Parallel reading pays from a few thousand folders on, with CPUs to spare: on two busy
-    cores, sending 20,000 records back from workers cost more than it saved (the benchmark
-    measured 2.7x the plain loop with two workers against 1.9x in one process)."""
-    cpus = len(os.sched_getaffinity(0))
-    if n_folders < PARALLEL_ABOVE or cpus < PARALLEL_MIN_CPUS:
+    """Parallel reading pays from a few thousand folders on, with CPUs to spare, and CPUs to
+    spare are what the load average says: on two busy cores, sending 20,000 records back
+    from workers cost more than it saved (the benchmark measured 2.7x the plain loop with
+    two workers against 1.9x in one process), on two idle ones two workers read them in
+    2.0 s instead of 3.0 s. A CPU count alone cannot tell these apart."""
+    try:
+        idle = len(os.sched_getaffinity(0)) - os.getloadavg()[0]
+    except OSError:  # no load average to read
         return 1
-    return min(cpus, MAX_WORKERS, n_folders // _CHUNK + 1)
+    if n_folders < PARALLEL_ABOVE or idle < PARALLEL_MIN_IDLE_CPUS:
+        return 1
+    return min(max(2, round(idle)), MAX_WORKERS)
 
 
 def _progress_bar(total: int, progress: bool | None) -> Any:
