@@ -37,14 +37,15 @@ CSV_TABLES = (SUMMARY_CSV, FAILURES_CSV, BEST_CSV, REPLICATES_CSV)
 FAULTS = {"failed": 2, "corrupt": 1, "diverged": 1, "no_provenance": 1, "running": 1}
 
 
-def _change_results(results: Path, elsewhere: Path) -> None:
+def _change_results(results: Path, elsewhere: Path, *, running_gone: bool) -> None:
     """What happens between two aggregates: new folders (one failed), one folder gone, one
     finished training replaced by a fresh result of the same job, one rerun copied over the
-    old files in place, one metrics.json damaged in place (same size), the running training's
-    folder gone (its gaps in the parameter columns with it: the tables' types must follow)."""
+    old files in place, one metrics.json damaged in place (same size); with `running_gone`
+    the running training's folder gone too (its gaps in the parameter columns with it: the
+    tables' types must follow)."""
     running = list(results.glob(".tmp-*"))
     assert running
-    for folder in running:
+    for folder in running if running_gone else ():
         shutil.rmtree(folder)
     rng = np.random.default_rng(5)
     for i, flat in enumerate(synthetic_configs(6, seeds=(41,), rng_seed=3)):
@@ -100,8 +101,11 @@ def _assert_same_tables(incremental: Path, scratch: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("running_gone", [False, True], ids=["running-kept", "running-gone"])
 @pytest.mark.parametrize("kind", ["results", "run"])
-def test_incremental_and_from_scratch_write_the_same_tables(tmp_path: Path, kind: str) -> None:
+def test_incremental_and_from_scratch_write_the_same_tables(
+    tmp_path: Path, kind: str, running_gone: bool
+) -> None:
     if kind == "run":
         target = tmp_path / "run"
         make_run_folder(target, faults=FAULTS)
@@ -112,7 +116,7 @@ def test_incremental_and_from_scratch_write_the_same_tables(tmp_path: Path, kind
         target = results
     out = tmp_path / "summary"
     aggregate(target, out, plots=False, report=False, workers=1)
-    _change_results(results, tmp_path / "elsewhere")
+    _change_results(results, tmp_path / "elsewhere", running_gone=running_gone)
 
     again = aggregate(target, out, plots=False, report=False, workers=1)
     scratch = aggregate(

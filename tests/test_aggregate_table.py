@@ -67,3 +67,16 @@ def test_cached_lines_are_reused_and_renderers_never_mixed(frame, tmp_path: Path
     assert again["renderer"] == "python"
     assert "cached,line" not in path.read_text()
     assert len(read(path)) == 4
+
+
+def test_whole_number_columns_are_nullable_integers_with_or_without_gaps() -> None:
+    """summary.parquet's types must not depend on whether some row left a gap."""
+    gapless = pd.DataFrame({"seed": [1, 2], "batch_size": [32, 64], "learning_rate": [0.1, 0.2]})
+    gapped = pd.DataFrame(
+        {"seed": [1, None], "batch_size": [32.0, np.nan], "learning_rate": [0.1, 0.2]}
+    )
+    for frame in (gapless, gapped):
+        typed = table.integers_as_integers(frame.copy())
+        assert str(typed["seed"].dtype) == "Int64" and str(typed["batch_size"].dtype) == "Int64"
+        assert typed["learning_rate"].dtype == np.float64
+    assert table.integers_as_integers(gapless.copy())["batch_size"].tolist() == [32, 64]

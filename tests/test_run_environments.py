@@ -33,35 +33,92 @@ def test_job_environment_is_the_job_closure_only():
     assert "dmsweep" not in names  # the run folder carries its own copy of the code
 
 
-def test_the_walk_is_kept_until_a_folder_holding_a_job_package_changes(tmp_path, monkeypatch):
+def test_the_walk_is_kept_while_the_folders_on_sys_path_keep_their_mtimes(tmp_path, monkeypatch):
     """A build that finds its tarball cached reads the job packages from the last walk; a
-    package installed, upgraded or removed since (a changed folder mtime) walks again."""
+    package installed, upgraded or removed since (a changed folder mtime on sys.path) or
+    another sys.path walks again; a damaged or planted record is not used."""
     import json
     import os
+    import sys
 
     from dmsweep.run_builder import environments
 
+    monkeypatch.setattr(environments, "SETTLE_SECONDS", 0.0)  # tests/ may have changed just now
     walked = {_dist_name(d): _dist_version(d) for d in job_distributions()}
+    site = tmp_path / "site"  # a stand-in for site-packages (the real one stays untouched)
+    site.mkdir()
+    settled = os.stat(site).st_mtime_ns - 10**10  # changed 10 s ago: trusted to show changes
+    os.utime(site, ns=(settled, settled))
+    monkeypatch.setattr(sys, "path", [*sys.path, str(site)])
     cache = tmp_path / "envs"
     assert job_packages(cache) == walked
     record = packages_record(cache)
     recorded = json.loads(record.read_text())
-    assert recorded["packages"] == walked and recorded["folders"]  # site-packages, with mtime
+    assert recorded["packages"] == walked
+    assert [str(site), settled] in recorded["signature"]["folders"]
     calls = []
     real_walk = environments.job_distributions
     monkeypatch.setattr(environments, "job_distributions", lambda: calls.append(1) or real_walk())
-    assert job_packages(cache) == walked and not calls  # from the record, no walk
-    site = tmp_path / "site"  # a stand-in for site-packages (the real one stays untouched)
-    site.mkdir()
-    recorded["folders"] = {str(site): os.stat(site).st_mtime_ns}
+
+    recorded["packages"] = {"tensorflow": "0.1"}  # what the record says is what is used...
     record.write_text(json.dumps(recorded))
-    assert job_packages(cache) == walked and not calls
-    (site / "new_package-1.0.dist-info").mkdir()
-    os.utime(site, ns=(0, os.stat(site).st_mtime_ns + 1))  # as an install changes it
-    assert job_packages(cache) == walked and len(calls) == 1  # walked again, record renewed
-    assert job_packages(cache) == walked and len(calls) == 1
-    record.write_text('{"installation": 1, "packages": [')  # corrupt: walked, not trusted
+    assert job_packages(cache) == {"tensorflow": "0.1"} and not calls
+    assert job_packages(cache, walk=True) == walked and len(calls) == 1  # ...unless walking
+    assert json.loads(record.read_text())["packages"] == walked  # and the walk renews it
+
+    recorded["packages"] = {"tensorflow": "0.1"}
+    record.write_text(json.dumps(recorded))
+    (site / "tensorflow-0.2.dist-info").mkdir()  # an install changes the folder's mtime
+    os.utime(site, ns=(settled + 1, settled + 1))
     assert job_packages(cache) == walked and len(calls) == 2
+    assert job_packages(cache) == walked and len(calls) == 2  # renewed: no walk
+
+    monkeypatch.setattr(sys, "path", sys.path[:-1])  # another sys.path
+    assert job_packages(cache) == walked and len(calls) == 3
+
+    good = json.loads(record.read_text())
+    for planted in ({"--index-url=https://x/simple": "1"}, {"tensorflow": "-e ."}, ["x"]):
+        record.write_text(json.dumps({**good, "packages": planted}))
+        assert job_packages(cache) == walked
+    record.write_text("[" * 100_000)  # nested past the JSON parser's recursion limit
+    assert job_packages(cache) == walked and len(calls) == 7
+
+
+def test_a_record_only_names_a_cached_file_what_is_built_comes_from_a_walk(tmp_path, monkeypatch):
+    """A record naming a file the cache does not hold (stale, or planted) is not what an
+    environment is built from: the packages, key and name are a fresh walk's."""
+    import json
+
+    from dmsweep.run_builder import environments
+    from dmsweep.run_builder.environments import Tarball, Wheelhouse, _cached_artifact
+
+    monkeypatch.setattr(environments, "SETTLE_SECONDS", 0.0)
+    walked = {_dist_name(d): _dist_version(d) for d in job_distributions()}
+    cache = tmp_path / "envs"
+    job_packages(cache)
+    record = packages_record(cache)
+    recorded = json.loads(record.read_text())
+    record.write_text(json.dumps({**recorded, "packages": {"tensorflow": "0.1"}}))
+    for strategy in (Tarball(), Wheelhouse()):
+        packages, key, name = _cached_artifact(strategy, EnvironmentSpec(strategy.name), cache)
+        assert {k: v for k, v in packages.items() if k != "pip" or k in walked} == walked
+        assert (key, name) == strategy.file_name(packages)
+    stale = Tarball().file_name({"tensorflow": "0.1"})[1]
+    (cache / stale).write_bytes(b"a tarball of other packages")
+    record.write_text(json.dumps({**recorded, "packages": {"tensorflow": "0.1"}}))
+    assert _cached_artifact(Tarball(), EnvironmentSpec("tarball"), cache)[2] == stale
+
+
+def test_a_fresh_folder_mtime_keeps_no_record(tmp_path, monkeypatch):
+    """A folder changed within two seconds may change again within the clock's resolution
+    (or a pip install is still running): its walk is not recorded."""
+    import sys
+
+    site = tmp_path / "site"
+    site.mkdir()  # mtime: now
+    monkeypatch.setattr(sys, "path", [*sys.path, str(site)])
+    job_packages(tmp_path / "envs")
+    assert not packages_record(tmp_path / "envs").exists()
 
 
 def test_metadata_headers_read_once_agree_with_the_email_parser():

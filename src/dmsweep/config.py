@@ -465,9 +465,13 @@ def job_id(flat: Mapping[str, Any]) -> str:
 
 def _fragment(key: str, value: Any) -> str:
     """'"key":<canonical JSON>', one member of the hashed JSON object."""
+    return f"{json.dumps(key)}:{_canonical_json(value)}"
+
+
+def _canonical_json(value: Any) -> str:
     if type(value) is int:  # JSON of an int is its decimal form: skip the encoder (seeds)
-        return f"{json.dumps(key)}:{value}"
-    return f"{json.dumps(key)}:{json.dumps(_canonical(value), separators=(',', ':'))}"
+        return str(value)
+    return json.dumps(_canonical(value), separators=(",", ":"))
 
 
 def _digest(model: str, fragments: list[str]) -> str:
@@ -490,7 +494,7 @@ def seed_job_ids(config: TrainConfig) -> Callable[[int], str]:
 
     def job_id(seed: int) -> str:
         digest = up_to_seed.copy()
-        digest.update(f"{seed:d}{tail}".encode())  # an int's JSON: `_fragment("seed", seed)`
+        digest.update(f"{_canonical_json(seed)}{tail}".encode())
         return f"{model}-{digest.hexdigest()[:12]}"
 
     return job_id

@@ -43,8 +43,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
+from dmsweep.core.files import write_atomic
 from dmsweep.core.runmanifest import EnvRef
 from dmsweep.errors import ConfigError, DmsweepError
 from dmsweep.run_builder.escaping import refuse_control
@@ -162,7 +163,7 @@ def environment_size(spec: EnvironmentSpec, *, cache_dir: Path | None = None) ->
     if not isinstance(strategy, Tarball | Wheelhouse):
         return EnvSize(spec.strategy, None, 0, True)
     cache_dir = cache_dir or default_env_cache()
-    _, name = strategy.file_name(strategy.packages(cache_dir), cuda=spec.cuda)
+    _, _, name = _cached_artifact(strategy, spec, cache_dir)
     cached = cache_dir / name
     if cached.is_file():
         return EnvSize(spec.strategy, name, cached.stat().st_size, True)
@@ -331,8 +332,8 @@ class Tarball:
     name: ClassVar[str] = "tarball"
 
     @staticmethod
-    def packages(cache_dir: Path) -> dict[str, str]:
-        return job_packages(cache_dir)
+    def packages(cache_dir: Path, *, walk: bool = False) -> dict[str, str]:
+        return job_packages(cache_dir, walk=walk)
 
     def file_name(self, packages: dict[str, str], *, cuda: bool = False) -> tuple[str, str]:
         """(content key, file name) of the tarball of these packages (name -> version; with
@@ -342,8 +343,7 @@ class Tarball:
         return key, f"python{_py_version()}-{'cuda-' if cuda else ''}{key}{suffix}"
 
     def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
-        packages = self.packages(cache_dir)
-        key, name = self.file_name(packages, cuda=spec.cuda)
+        packages, key, name = _cached_artifact(self, spec, cache_dir)
         cuda = cuda_requirements() if spec.cuda else ()
         return _artifact(
             self.name,
@@ -361,9 +361,9 @@ class Wheelhouse:
     name: ClassVar[str] = "wheelhouse"
 
     @staticmethod
-    def packages(cache_dir: Path) -> dict[str, str]:
+    def packages(cache_dir: Path, *, walk: bool = False) -> dict[str, str]:
         """The job packages plus pip, which installs them on the node."""
-        return job_packages(cache_dir) | {"pip": metadata.version("pip")}
+        return job_packages(cache_dir, walk=walk) | {"pip": metadata.version("pip")}
 
     def file_name(self, packages: dict[str, str], *, cuda: bool = False) -> tuple[str, str]:
         """(content key, file name) of the wheelhouse of these packages (`packages()`)."""
@@ -371,8 +371,7 @@ class Wheelhouse:
         return key, f"wheelhouse-py{_py_version()}-{'cuda-' if cuda else ''}{key}.tar"
 
     def prepare(self, spec: EnvironmentSpec, env_dir: Path, *, cache_dir: Path) -> EnvRef:
-        packages = self.packages(cache_dir)
-        key, name = self.file_name(packages, cuda=spec.cuda)
+        packages, key, name = _cached_artifact(self, spec, cache_dir)
         cuda = cuda_requirements() if spec.cuda else ()
         return _artifact(
             self.name,
@@ -384,6 +383,19 @@ class Wheelhouse:
             env_dir=env_dir,
             cache_dir=cache_dir,
         )
+
+
+def _cached_artifact(
+    strategy: Tarball | Wheelhouse, spec: EnvironmentSpec, cache_dir: Path
+) -> tuple[dict[str, str], str, str]:
+    """(packages, content key, file name): the file the recorded walk names when the cache
+    holds it, else that of a fresh walk (which the file is then built from)."""
+    packages = strategy.packages(cache_dir)
+    key, name = strategy.file_name(packages, cuda=spec.cuda)
+    if not (cache_dir / name).is_file():
+        packages = strategy.packages(cache_dir, walk=True)
+        key, name = strategy.file_name(packages, cuda=spec.cuda)
+    return packages, key, name
 
 
 def _with_cuda(packages: dict[str, str], cuda: bool) -> dict[str, str]:
@@ -465,6 +477,10 @@ STRATEGIES: dict[str, Strategy] = {
 assert set(STRATEGIES) == set(ENV_STRATEGIES), "spec.ENV_STRATEGIES and the registry disagree"
 
 
+SETTLE_SECONDS = 2.0
+"""A folder changed more recently than this is not trusted to show its next change."""
+
+
 def packages_record(cache_dir: Path) -> Path:
     """Where `job_packages` keeps the last walk of this installation (one file per Python
     prefix: several venvs share a cache)."""
@@ -472,52 +488,67 @@ def packages_record(cache_dir: Path) -> Path:
     return cache_dir / f"job-packages-{prefix}.json"
 
 
-def job_packages(cache_dir: Path) -> dict[str, str]:
-    """name -> version of `job_distributions()`, kept in `cache_dir` while the installed
-    packages stay as they were: the walk (57 METADATA files read, their requirements parsed)
-    was a tenth of a build that found its tarball cached. pip adds and removes a
-    `*.dist-info` folder for every install, upgrade and removal, which changes the mtime of
-    the folder holding it: the record is used while each folder that held a job
-    distribution has the mtime it had at the walk (and Python and its prefix are the same).
-    A package newly installed into another folder ahead of those on sys.path would go
-    unseen: delete the record (or `envs/`) then. The record is data (JSON), never run."""
+def job_packages(cache_dir: Path, *, walk: bool = False) -> dict[str, str]:
+    """name -> version of `job_distributions()`, from the last walk's record in `cache_dir`
+    while the installation looks as it did then (`walk`: walk anyway, and renew the record).
+
+    The walk (57 METADATA files read, their requirements parsed) was a tenth of a build that
+    found its tarball cached. pip adds and removes a `*.dist-info` folder for every install,
+    upgrade and removal, which changes the mtime of the folder holding it; so the record
+    holds, from before the walk, sys.path and the mtime of each of its folders, and is used
+    while they are the same. Folders changed within the last two seconds are not trusted to
+    show the next change (a coarse clock, a pip still running): no record is kept then
+    (`SETTLE_SECONDS`).
+    The record only names a file to look up in the cache (`_cached_artifact`): what is built
+    comes from a fresh walk, never from it."""
     record = packages_record(cache_dir)
-    with contextlib.suppress(OSError, ValueError, TypeError, KeyError, AttributeError):
-        recorded = json.loads(record.read_text())
-        packages, folders = recorded["packages"], recorded["folders"]
-        if (
-            recorded["installation"] == _installation()
-            and _is_name_table(packages)
-            and all(os.stat(folder).st_mtime_ns == mtime for folder, mtime in folders.items())
-        ):
-            return packages
-    dists = job_distributions()
-    packages = {_dist_name(d): _dist_version(d) for d in dists}
-    folders = {str(d.locate_file("")): 0 for d in dists}
-    with contextlib.suppress(OSError):  # a read-only cache only costs the walk next time
-        folders = {folder: os.stat(folder).st_mtime_ns for folder in folders}
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = record.with_name(f".{record.name}.{os.getpid()}.partial")
-        text = {"installation": _installation(), "folders": folders, "packages": packages}
-        partial.write_text(json.dumps(text, indent=1))
-        os.replace(partial, record)
+    signature = _installed_signature()
+    if not walk:
+        recorded = _read_record(record)
+        if recorded is not None and recorded.get("signature") == signature:
+            return recorded["packages"]
+    packages = {_dist_name(d): _dist_version(d) for d in job_distributions()}
+    settled = time.time_ns() - int(SETTLE_SECONDS * 1e9)
+    if all(mtime < settled for _folder, mtime in signature["folders"]):
+        text = json.dumps({"signature": signature, "packages": packages}, indent=1)
+        with contextlib.suppress(OSError):  # a read-only cache only costs the walk next time
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            write_atomic(record, text)
     return packages
 
 
-def _installation() -> dict[str, object]:
-    """What else the walk's result depends on."""
+def _installed_signature() -> dict[str, Any]:
+    """What the walk's result depends on, as JSON would read it back (lists, not tuples)."""
+    folders = [[p, os.stat(p).st_mtime_ns] for p in sys.path if p and os.path.isdir(p)]
     return {
         "format": FORMAT_VERSION,
         "python": sys.version,
         "prefix": sys.prefix,
         "roots": list(JOB_PACKAGES),
+        "folders": folders,
     }
 
 
-def _is_name_table(value: object) -> bool:
-    return isinstance(value, dict) and all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    )
+_PACKAGE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+_PACKAGE_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]*")
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """The record if it is one (a JSON object whose packages are names and versions), else
+    None: a damaged or planted file only costs a walk."""
+    try:
+        with open(path, "rb") as stream:
+            data = json.loads(stream.read(1 << 20))
+    except (OSError, ValueError, RecursionError):
+        return None
+    packages = data.get("packages") if type(data) is dict else None
+    if type(packages) is not dict or not all(
+        type(k) is str and type(v) is str and _PACKAGE_NAME.fullmatch(k)
+        and _PACKAGE_VERSION.fullmatch(v)
+        for k, v in packages.items()
+    ):  # fmt: skip
+        return None
+    return data
 
 
 def job_distributions(roots: tuple[str, ...] = JOB_PACKAGES) -> list[metadata.Distribution]:
