@@ -147,3 +147,11 @@ def test_device_label_counts_the_gpus_of_a_data_parallel_training():
     cpu = DeviceRecord(kind="cpu", cpu="AMD EPYC", threads=8)
     assert (one.label, two.label, cpu.label) == ("NVIDIA A100", "NVIDIA A100 x2", "AMD EPYC")
     assert two.to_json()["label"] == "NVIDIA A100 x2"
+    # granted one, seeing two (a node that does not hide the others): trains on one
+    seen_two = DeviceRecord(
+        kind="gpu", cpu="AMD EPYC", threads=8, gpus=(a100, a100), gpus_requested=1
+    )
+    assert (seen_two.replicas, seen_two.label) == (1, "NVIDIA A100")
+    unknown = DeviceRecord(kind="gpu", cpu="AMD EPYC", threads=8, gpus=(a100, a100))
+    assert (unknown.replicas, unknown.label) == (2, "NVIDIA A100 x2")  # no grant known: all
+    assert cpu.replicas == 0

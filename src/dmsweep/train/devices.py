@@ -48,12 +48,22 @@ class DeviceRecord:
     environment: dict[str, str] = field(default_factory=dict)
 
     @property
+    def replicas(self) -> int:
+        """GPUs the training mirrors across: those granted (HTCondor makes only they visible)
+        and seen, all those seen where the grant is not known; 0 on the CPU."""
+        if self.kind != "gpu":
+            return 0
+        return min(self.gpus_requested or len(self.gpus), len(self.gpus))
+
+    @property
     def label(self) -> str:
         """One short name for a table column: the GPU's name (with the count where several
-        trained it data-parallel, whose global batch is larger), else the CPU's."""
+        trained it data-parallel, whose global batch is larger), else the CPU's. Counted
+        are the replicas, not the GPUs visible: a job granted one GPU that sees two (a node
+        that does not hide the others) trains on one."""
         if self.kind != "gpu":
             return self.cpu
-        count = f" x{len(self.gpus)}" if len(self.gpus) > 1 else ""
+        count = f" x{self.replicas}" if self.replicas > 1 else ""
         return f"{self.gpus[0].name}{count}"
 
     def to_json(self) -> dict[str, Any]:

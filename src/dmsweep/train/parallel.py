@@ -56,8 +56,5 @@ class Parallel:
 
 
 def replica_devices(device: DeviceRecord) -> list[str]:
-    """The GPUs to mirror across: those granted (HTCondor makes only they visible) and seen."""
-    if device.kind != "gpu":
-        return []
-    count = min(device.gpus_requested or len(device.gpus), len(device.gpus))
-    return [f"/gpu:{i}" for i in range(count)]
+    """The GPUs to mirror across (`DeviceRecord.replicas` of them)."""
+    return [f"/gpu:{i}" for i in range(device.replicas)]
