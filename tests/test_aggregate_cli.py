@@ -174,6 +174,27 @@ def test_select_metric_changes_the_selection(tmp_path: Path, capsys) -> None:
         assert by_mse.at[model, "tune_mse"] == rows["tune_mse"].min()
 
 
+def test_results_of_two_tasks_are_warned_about(tmp_path: Path) -> None:
+    """A folder mixing regression and classification results: best.csv ranks by one tune
+    metric that only one task's trainings have, so the others are silently out of it."""
+    from dmsweep.aggregate import checks
+    from dmsweep.aggregate.collect import collect
+
+    results = tmp_path / "results"
+    make_results(results, 12, rng_seed=4)
+    collection = collect(results, workers=1)
+    assert not [w for w in checks.input_warnings(collection, None) if "task" in w]
+    trained = collection.records.index[collection.records["status"].eq("ok")]
+    collection.records.loc[trained[:3], "task"] = "multiclass"  # the rest: no task (regression)
+    (warning,) = [w for w in checks.input_warnings(collection, None) if "task" in w]
+    assert warning.startswith(
+        "results mix regression and classification: task = regression (9), multiclass (3); "
+    )
+    collection.records.loc[trained, "task"] = "binary"  # classification only: one metric fits
+    collection.records.loc[trained[:2], "task"] = "multiclass"
+    assert not [w for w in checks.input_warnings(collection, None) if "task" in w]
+
+
 def test_mixed_sweeps_are_warned_about_and_kept(tmp_path: Path, capsys) -> None:
     results = tmp_path / "results"
     make_results(results, 12, rng_seed=4)

@@ -14,6 +14,7 @@ import pandas as pd
 from dmsweep.aggregate.collect import Collection
 from dmsweep.aggregate.runinfo import RunInfo
 from dmsweep.config import MODEL_PARAMS, MODEL_TYPES, DataConfig, OptimConfig, flat_keys
+from dmsweep.core.results import REGRESSION, TRAINED
 
 
 def input_warnings(collection: Collection, run: RunInfo | None) -> list[str]:
@@ -28,6 +29,7 @@ def input_warnings(collection: Collection, run: RunInfo | None) -> list[str]:
     wanted = {"dataset", "dmsweep_version", "model", *collection.param_keys}
     read = records.loc[records["status"].ne("running"), [c for c in records if c in wanted]]
     warnings += _several_values(read, "dataset", "results mix datasets")
+    warnings += _mixed_tasks(records)
     warnings += _several_values(
         read, "dmsweep_version", "results come from several dmsweep versions"
     )
@@ -46,6 +48,23 @@ def input_warnings(collection: Collection, run: RunInfo | None) -> list[str]:
             f"e.g. {records.index[notes.ne('')][0]}: {notes[notes.ne('')].iloc[0]}"
         )
     return warnings
+
+
+def _mixed_tasks(records: pd.DataFrame) -> list[str]:
+    """Regression and classification results in one folder: best.csv ranks every model type
+    by one tune metric, which the other task's trainings lack, so they drop out of it."""
+    if "task" not in records.columns:  # metrics.json names only the classification tasks
+        return []
+    tasks = records.loc[records["status"].isin(TRAINED), "task"].fillna(REGRESSION)
+    regression = tasks.eq(REGRESSION)
+    if regression.all() or not regression.any():
+        return []
+    listed = ", ".join(f"{value} ({n})" for value, n in tasks.value_counts().items())
+    return [
+        f"results mix regression and classification: task = {listed}; best.csv ranks every "
+        "model type by one tune metric (--select-metric), which the other task's trainings "
+        "lack, so they are left out of it: aggregate each task's folders apart"
+    ]
 
 
 def _several_values(records: pd.DataFrame, column: str, what: str) -> list[str]:
