@@ -329,7 +329,7 @@ def _before_and_after(
 
 
 def _copy_of(snapshot: Path, out: Path) -> Path:
-    """`out` as `snapshot` was (a copy: new inodes, so no recorded last run matches)."""
+    """`out` as `snapshot` was, as a fresh copy."""
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(snapshot, out)
     return out

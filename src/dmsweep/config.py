@@ -500,7 +500,7 @@ def seed_job_ids(config: TrainConfig) -> Callable[[int], str]:
     return job_id
 
 
-_SEED_MEMBER = '"seed":'
+_SEED_MEMBER = f"{json.dumps('seed')}:"
 """What a seed's member starts with in the hashed JSON (`_fragment("seed", ...)`)."""
 
 

@@ -53,7 +53,7 @@ def input_warnings(collection: Collection, run: RunInfo | None) -> list[str]:
 def _mixed_tasks(records: pd.DataFrame) -> list[str]:
     """Regression and classification results in one folder: best.csv ranks every model type
     by one tune metric, which the other task's trainings lack, so they drop out of it."""
-    if "task" not in records.columns:  # metrics.json names only the classification tasks
+    if "task" not in records.columns:  # collect records a task for classifications only
         return []
     tasks = records.loc[records["status"].isin(TRAINED), "task"].fillna(REGRESSION)
     regression = tasks.eq(REGRESSION)

@@ -423,11 +423,13 @@ def _workers(n_folders: int) -> int:
     from workers cost more than it saved (the benchmark measured 2.7x the plain loop with
     two workers against 1.9x in one process), on two idle ones two workers read them in
     2.0 s instead of 3.0 s. A CPU count alone cannot tell these apart."""
+    if n_folders < PARALLEL_ABOVE:
+        return 1
     try:
         idle = len(os.sched_getaffinity(0)) - os.getloadavg()[0]
     except OSError:  # no load average to read
         return 1
-    if n_folders < PARALLEL_ABOVE or idle < PARALLEL_MIN_IDLE_CPUS:
+    if idle < PARALLEL_MIN_IDLE_CPUS:
         return 1
     return min(max(2, round(idle)), MAX_WORKERS)
 
